@@ -1,0 +1,280 @@
+//! The distribution core: the latest forecast per zone, with revisions and an
+//! epoch, and the agents subscribed to them. It knows nothing of gRPC; the
+//! stream service (`crate::grpc`) adapts it.
+//!
+//! Forecasts are state, not events. Each subscriber remembers only the revision
+//! it was last sent and the zones it holds; an update is computed from the
+//! current state when the subscriber is ready for one. So a slow subscriber gets
+//! one coalesced update, never a queue, and a reconnecting agent can resume from
+//! any revision of the current epoch (the "delta window" is the whole epoch,
+//! since removals are derived from the zones the agent says it holds).
+
+mod subscription;
+
+pub use subscription::{AgentHandle, Subscription, Update};
+
+use gridshift_proto::{Series, v1};
+use parking_lot::RwLock;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
+
+/// What a connecting agent asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeRequest {
+    pub cluster: String,
+    /// The zones its nodes are in.
+    pub node_zones: Vec<String>,
+    pub resume: Option<Resume>,
+}
+
+/// Where an agent's earlier stream left off.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub epoch: u64,
+    pub revision: u64,
+    pub held_zones: Vec<String>,
+}
+
+/// A connected agent, for status pages and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentInfo {
+    pub subscriber: u64,
+    pub cluster: String,
+    pub zones: BTreeSet<String>,
+    pub acked_revision: u64,
+}
+
+#[derive(Clone)]
+pub struct Distributor {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: RwLock<State>,
+    /// Carries the current revision; every subscriber watches it.
+    pub(crate) revision_tx: watch::Sender<u64>,
+    next_subscriber: AtomicU64,
+}
+
+pub(crate) struct State {
+    pub(crate) epoch: u64,
+    pub(crate) revision: u64,
+    pub(crate) zones: HashMap<String, ZoneEntry>,
+    /// Extra zones the hub assigns per cluster (e.g. zones its policies rank).
+    assignments: HashMap<String, BTreeSet<String>>,
+    pub(crate) subscribers: HashMap<u64, SubscriberEntry>,
+}
+
+pub(crate) struct ZoneEntry {
+    pub(crate) revision: u64,
+    /// Kept in wire form: encoded once per change, cloned per send.
+    pub(crate) forecast: Arc<v1::ZoneForecast>,
+}
+
+pub(crate) struct SubscriberEntry {
+    pub(crate) cluster: String,
+    node_zones: BTreeSet<String>,
+    pub(crate) zones: BTreeSet<String>,
+    pub(crate) acked_revision: u64,
+    /// Bumped when this subscriber's zone set changes.
+    pub(crate) zones_changed: watch::Sender<u64>,
+}
+
+impl State {
+    fn zones_for(&self, cluster: &str, node_zones: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut zones = node_zones.clone();
+        if let Some(extra) = self.assignments.get(cluster) {
+            zones.extend(extra.iter().cloned());
+        }
+        zones
+    }
+}
+
+impl Distributor {
+    /// A distributor starting at revision 0 of `epoch`. Pick a fresh epoch per
+    /// process start (see [`random_epoch`]) so agents never resume across restarts.
+    pub fn new(epoch: u64) -> Self {
+        let state = State {
+            epoch,
+            revision: 0,
+            zones: HashMap::new(),
+            assignments: HashMap::new(),
+            subscribers: HashMap::new(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                state: RwLock::new(state),
+                revision_tx: watch::Sender::new(0),
+                next_subscriber: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.inner.state.read().epoch
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.inner.state.read().revision
+    }
+
+    /// Publishes the latest series of one zone. Returns the new revision, or the
+    /// current one when nothing changed.
+    pub fn publish(&self, series: &Series) -> u64 {
+        self.publish_all(std::slice::from_ref(series))
+    }
+
+    /// Publishes several zones under one revision, so agents see them in one update.
+    /// Zones whose data is unchanged keep their revision.
+    pub fn publish_all(&self, series: &[Series]) -> u64 {
+        let mut state = self.inner.state.write();
+        let next = state.revision + 1;
+        let mut changed = false;
+        for s in series {
+            let mut wire = v1::ZoneForecast::from(s);
+            if let Some(entry) = state.zones.get(&s.zone) {
+                wire.revision = entry.revision;
+                if *entry.forecast == wire {
+                    continue;
+                }
+            }
+            wire.revision = next;
+            state.zones.insert(s.zone.clone(), ZoneEntry { revision: next, forecast: Arc::new(wire) });
+            changed = true;
+        }
+        if changed {
+            state.revision = next;
+            self.inner.revision_tx.send_replace(next);
+        }
+        state.revision
+    }
+
+    /// Forgets a zone; agents holding it are told to drop it.
+    pub fn remove_zone(&self, zone: &str) -> u64 {
+        let mut state = self.inner.state.write();
+        if state.zones.remove(zone).is_some() {
+            state.revision += 1;
+            self.inner.revision_tx.send_replace(state.revision);
+        }
+        state.revision
+    }
+
+    /// Starts a new epoch, as a restarted hub would: every agent re-syncs from a snapshot.
+    pub fn start_new_epoch(&self, epoch: u64) {
+        let mut state = self.inner.state.write();
+        state.epoch = epoch;
+        state.revision += 1;
+        self.inner.revision_tx.send_replace(state.revision);
+    }
+
+    /// Sets the extra zones a cluster's agents receive besides their own.
+    pub fn assign_zones(&self, cluster: &str, zones: BTreeSet<String>) {
+        let mut state = self.inner.state.write();
+        if state.assignments.get(cluster) == Some(&zones) {
+            return;
+        }
+        state.assignments.insert(cluster.to_string(), zones);
+        let state = &mut *state;
+        for sub in state.subscribers.values_mut().filter(|s| s.cluster == cluster) {
+            let mut zones = sub.node_zones.clone();
+            zones.extend(state.assignments[cluster].iter().cloned());
+            if zones != sub.zones {
+                sub.zones = zones;
+                sub.zones_changed.send_modify(|g| *g += 1);
+            }
+        }
+    }
+
+    /// Every zone some connected agent or assignment needs: what the hub must fetch.
+    pub fn wanted_zones(&self) -> BTreeSet<String> {
+        let state = self.inner.state.read();
+        let mut zones: BTreeSet<String> =
+            state.assignments.values().flat_map(|z| z.iter().cloned()).collect();
+        for sub in state.subscribers.values() {
+            zones.extend(sub.zones.iter().cloned());
+        }
+        zones
+    }
+
+    /// The zones an agent of `cluster` has reported its nodes in (any connection).
+    pub fn reported_zones(&self, cluster: &str) -> Option<Vec<String>> {
+        let state = self.inner.state.read();
+        state
+            .subscribers
+            .values()
+            .find(|s| s.cluster == cluster)
+            .map(|s| s.node_zones.iter().cloned().collect())
+    }
+
+    pub fn agents(&self) -> Vec<AgentInfo> {
+        let state = self.inner.state.read();
+        let mut agents: Vec<AgentInfo> = state
+            .subscribers
+            .iter()
+            .map(|(id, s)| AgentInfo {
+                subscriber: *id,
+                cluster: s.cluster.clone(),
+                zones: s.zones.clone(),
+                acked_revision: s.acked_revision,
+            })
+            .collect();
+        agents.sort_by_key(|a| a.subscriber);
+        agents
+    }
+
+    /// The current state of `zones` (all when empty), as one complete snapshot.
+    pub fn snapshot(&self, zones: &[String]) -> v1::Snapshot {
+        let state = self.inner.state.read();
+        let mut out: Vec<v1::ZoneForecast> = if zones.is_empty() {
+            state.zones.values().map(|e| (*e.forecast).clone()).collect()
+        } else {
+            zones.iter().filter_map(|z| state.zones.get(z)).map(|e| (*e.forecast).clone()).collect()
+        };
+        out.sort_by(|a, b| a.zone.cmp(&b.zone));
+        v1::Snapshot { epoch: state.epoch, revision: state.revision, zones: out, complete: true }
+    }
+
+    /// Registers an agent. The subscription yields a snapshot first, or, when
+    /// `resume` names this epoch and a revision it has reached, only what changed.
+    /// Returns whether the stream resumed. Dropping the subscription unregisters it.
+    pub fn subscribe(&self, req: SubscribeRequest) -> (Subscription, bool) {
+        let id = self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.inner.state.write();
+        let node_zones: BTreeSet<String> = req.node_zones.into_iter().collect();
+        let zones = state.zones_for(&req.cluster, &node_zones);
+        let (zones_changed, zones_rx) = watch::channel(0);
+        let resume = req.resume.filter(|r| r.epoch == state.epoch && r.revision <= state.revision);
+        let resumed = resume.is_some();
+        state.subscribers.insert(
+            id,
+            SubscriberEntry {
+                cluster: req.cluster.clone(),
+                node_zones,
+                zones,
+                acked_revision: resume.as_ref().map_or(0, |r| r.revision),
+                zones_changed,
+            },
+        );
+        let sub = Subscription::new(
+            self.inner.clone(),
+            id,
+            req.cluster,
+            state.epoch,
+            resume,
+            self.inner.revision_tx.subscribe(),
+            zones_rx,
+        );
+        (sub, resumed)
+    }
+}
+
+/// A fresh, practically unique epoch for a process start.
+pub fn random_epoch() -> u64 {
+    // Never 0: agents without state send epoch 0.
+    rand::random::<u64>().max(1)
+}
+
+#[cfg(test)]
+mod tests;

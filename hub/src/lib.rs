@@ -1,0 +1,5 @@
+//! The Gridshift hub: carbon-intensity data for every grid zone, cluster ranking
+//! for Karmada placement, and the forecast stream to agents.
+#![forbid(unsafe_code)]
+
+pub mod distribution;

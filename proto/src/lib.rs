@@ -1,0 +1,25 @@
+//! The Gridshift hub<->agent contract (generated from `gridshift/v1/forecast.proto`)
+//! and the small domain types both sides share: a forecast series and a clock.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+mod convert;
+pub mod series;
+
+pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
+pub use convert::WireError;
+pub use series::{ForecastPoint, Series, Signal};
+
+/// Generated protobuf and gRPC code.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("gridshift.v1");
+}
+
+/// The encoded file descriptor set, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gridshift_descriptor.bin"));
+
+/// The stream protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest protocol version this build still accepts.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
