@@ -1,1 +1,4 @@
+//! The Gridshift agent: one per member cluster.
+#![forbid(unsafe_code)]
 
+pub mod scheduler;

@@ -5,6 +5,7 @@
 pub mod clock;
 mod convert;
 pub mod series;
+pub mod zones;
 
 pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
 pub use convert::WireError;

@@ -1,0 +1,1 @@
+//! The carbon-aware scheduler (issue #7).

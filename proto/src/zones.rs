@@ -1,0 +1,1 @@
+//! Cloud regions and node labels -> grid zones (filled in by the data work, issue #4).
