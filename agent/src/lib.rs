@@ -1,4 +1,7 @@
 //! The Gridshift agent: one per member cluster.
 #![forbid(unsafe_code)]
 
+pub mod forecast;
+pub mod metrics;
 pub mod scheduler;
+pub mod stream;

@@ -3,3 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod distribution;
+pub mod grpc;
+pub mod metrics;

@@ -44,6 +44,8 @@ pub struct AgentInfo {
     pub cluster: String,
     pub zones: BTreeSet<String>,
     pub acked_revision: u64,
+    /// The agent's latest status report.
+    pub status: Option<v1::AgentStatus>,
 }
 
 #[derive(Clone)]
@@ -55,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) state: RwLock<State>,
     /// Carries the current revision; every subscriber watches it.
     pub(crate) revision_tx: watch::Sender<u64>,
+    /// Bumped on every recorded ack, for whoever waits on agents to catch up.
+    pub(crate) acks_tx: watch::Sender<u64>,
     next_subscriber: AtomicU64,
 }
 
@@ -78,6 +82,7 @@ pub(crate) struct SubscriberEntry {
     node_zones: BTreeSet<String>,
     pub(crate) zones: BTreeSet<String>,
     pub(crate) acked_revision: u64,
+    pub(crate) status: Option<v1::AgentStatus>,
     /// Bumped when this subscriber's zone set changes.
     pub(crate) zones_changed: watch::Sender<u64>,
 }
@@ -107,6 +112,7 @@ impl Distributor {
             inner: Arc::new(Inner {
                 state: RwLock::new(state),
                 revision_tx: watch::Sender::new(0),
+                acks_tx: watch::Sender::new(0),
                 next_subscriber: AtomicU64::new(1),
             }),
         }
@@ -208,6 +214,11 @@ impl Distributor {
             .map(|s| s.node_zones.iter().cloned().collect())
     }
 
+    /// Changes whenever an agent acknowledges a revision.
+    pub fn watch_acks(&self) -> watch::Receiver<u64> {
+        self.inner.acks_tx.subscribe()
+    }
+
     pub fn agents(&self) -> Vec<AgentInfo> {
         let state = self.inner.state.read();
         let mut agents: Vec<AgentInfo> = state
@@ -218,6 +229,7 @@ impl Distributor {
                 cluster: s.cluster.clone(),
                 zones: s.zones.clone(),
                 acked_revision: s.acked_revision,
+                status: s.status.clone(),
             })
             .collect();
         agents.sort_by_key(|a| a.subscriber);
@@ -254,6 +266,7 @@ impl Distributor {
                 node_zones,
                 zones,
                 acked_revision: resume.as_ref().map_or(0, |r| r.revision),
+                status: None,
                 zones_changed,
             },
         );

@@ -162,8 +162,16 @@ impl AgentHandle {
         let sub = state.subscribers.get_mut(&self.id)?;
         if epoch == current_epoch && revision <= current && revision > sub.acked_revision {
             sub.acked_revision = revision;
+            self.inner.acks_tx.send_modify(|n| *n += 1);
         }
         Some(current - sub.acked_revision)
+    }
+
+    /// Keeps the agent's latest status report.
+    pub fn report_status(&self, status: v1::AgentStatus) {
+        if let Some(sub) = self.inner.state.write().subscribers.get_mut(&self.id) {
+            sub.status = Some(status);
+        }
     }
 
     /// How many revisions the agent has not acknowledged.

@@ -1,0 +1,149 @@
+//! Test fixtures: a PKI, a hub on loopback, and agents connected to it.
+#![allow(dead_code)]
+
+use gridshift_agent::forecast::{ForecastHandle, ForecastView};
+use gridshift_agent::metrics::StreamMetrics as AgentMetrics;
+use gridshift_agent::stream::{ClientConfig, StreamClient};
+use gridshift_hub::distribution::Distributor;
+use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
+use gridshift_hub::metrics::StreamMetrics;
+use gridshift_ops::mint::{CertificateAuthority, Issued};
+use gridshift_ops::tls::{self, Pem};
+use gridshift_proto::{ForecastPoint, Series, Signal, SystemClock, v1};
+use jiff::{SignedDuration, Timestamp};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+
+pub const TRUST_DOMAIN: &str = "gridshift.test";
+
+pub struct Pki {
+    pub ca: CertificateAuthority,
+    pub hub: Issued,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        gridshift_ops::install_crypto_provider();
+        let ca = CertificateAuthority::generate("test ca").unwrap();
+        let hub = ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        Self { ca, hub }
+    }
+
+    pub fn ca_pem(&self) -> Pem {
+        Pem(self.ca.certificate().cert_pem.clone().into_bytes())
+    }
+
+    pub fn server_tls(&self) -> tonic::transport::ServerTlsConfig {
+        let ca = self.ca_pem();
+        tls::server_config(
+            &Pem(self.hub.cert_pem.clone().into_bytes()),
+            &Pem(self.hub.key_pem.clone().into_bytes()),
+            Some(&ca),
+        )
+    }
+
+    /// Client TLS with the certificate of `cluster`, or none.
+    pub fn client_tls(&self, cluster: Option<&str>) -> tonic::transport::ClientTlsConfig {
+        let ca = self.ca_pem();
+        match cluster {
+            Some(name) => {
+                let agent = self.ca.issue_agent(TRUST_DOMAIN, name).unwrap();
+                let (cert, key) = (Pem(agent.cert_pem.into_bytes()), Pem(agent.key_pem.into_bytes()));
+                tls::client_config(&ca, Some((&cert, &key)), "localhost")
+            }
+            None => tls::client_config(&ca, None, "localhost"),
+        }
+    }
+}
+
+pub fn stream_config() -> StreamConfig {
+    StreamConfig {
+        heartbeat_interval: Duration::from_millis(200),
+        agent_silence_timeout: Duration::from_secs(5),
+        ..StreamConfig::default()
+    }
+}
+
+pub async fn start_hub(pki: &Pki, distributor: &Distributor, listen: SocketAddr) -> HubServer {
+    let auth = ClientAuth::MutualTls { trust_domain: TRUST_DOMAIN.into() };
+    let service =
+        ForecastServiceImpl::new(distributor.clone(), stream_config(), auth, StreamMetrics::default());
+    HubServer::start(ServerConfig::new(listen, Some(pki.server_tls())), service).await.unwrap()
+}
+
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+pub struct Agent {
+    pub handle: ForecastHandle,
+    pub zones: watch::Sender<Vec<String>>,
+    pub status: watch::Sender<v1::AgentStatus>,
+    pub shutdown: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub metrics: AgentMetrics,
+}
+
+pub fn start_agent(pki: &Pki, addr: SocketAddr, cluster: &str, zones: &[&str]) -> Agent {
+    let mut config = ClientConfig::new(
+        format!("https://localhost:{}", addr.port()),
+        cluster,
+        Some(pki.client_tls(Some(cluster))),
+    );
+    config.backoff_initial = Duration::from_millis(50);
+    config.backoff_max = Duration::from_millis(500);
+    let (zones_tx, zones_rx) = watch::channel(zones.iter().map(|z| z.to_string()).collect::<Vec<_>>());
+    let (status_tx, status_rx) = watch::channel(v1::AgentStatus::default());
+    let metrics = AgentMetrics::default();
+    let (client, handle) =
+        StreamClient::new(config, Arc::new(SystemClock), zones_rx, status_rx, vec![], metrics.clone());
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(client.run(shutdown_rx));
+    Agent { handle, zones: zones_tx, status: status_tx, shutdown, task, metrics }
+}
+
+/// Waits (bounded) until the agent's view satisfies `f`.
+pub async fn wait_view(
+    agent: &mut Agent,
+    what: &str,
+    f: impl FnMut(&ForecastView) -> bool,
+) -> Arc<ForecastView> {
+    tokio::time::timeout(Duration::from_secs(20), agent.handle.wait_for(f))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for: {what}; view: {:?}", agent.handle.current()))
+        .unwrap()
+}
+
+pub fn series(zone: &str, value: f64) -> Series {
+    let t0: Timestamp = "2022-06-01T00:00:00Z".parse().unwrap();
+    let points = (0..24)
+        .map(|h| ForecastPoint {
+            start: t0 + SignedDuration::from_hours(h),
+            duration: SignedDuration::from_hours(1),
+            value: value + h as f64,
+            provider: "test".into(),
+            is_estimated: h > 0,
+        })
+        .collect();
+    Series::new(zone, t0, Signal::Average, points)
+}
+
+pub fn value_of(view: &ForecastView, zone: &str) -> Option<f64> {
+    view.series(zone).map(|s| s.points[0].value)
+}
+
+pub async fn channel(
+    pki: &Pki,
+    addr: SocketAddr,
+    cluster: Option<&str>,
+) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(format!("https://localhost:{}", addr.port()))
+        .unwrap()
+        .tls_config(pki.client_tls(cluster))
+        .unwrap()
+        .connect()
+        .await
+}
