@@ -1,1 +1,131 @@
-fn main() {}
+//! `gridshift-agent`: one per member cluster. Receives the hub's forecast stream
+//! and serves it to the agent's controllers.
+use anyhow::Context;
+use clap::Parser;
+use gridshift_agent::metrics::{ForecastAgeCollector, StreamMetrics};
+use gridshift_agent::stream::{ClientConfig, StreamClient};
+use gridshift_ops::clock::ClockArgs;
+use gridshift_ops::logging::LogArgs;
+use gridshift_ops::tls;
+use gridshift_proto::v1;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridshift-agent",
+    version,
+    about = "Gridshift agent: carbon-aware operation of one member cluster"
+)]
+struct Args {
+    /// This member cluster's name, as Karmada knows it. Must match the identity
+    /// in the client certificate.
+    #[arg(long, env = "GRIDSHIFT_CLUSTER_NAME")]
+    cluster_name: String,
+    /// The hub's stream address, e.g. https://gridshift-hub.karmada-system:7443.
+    #[arg(long, env = "GRIDSHIFT_HUB_URL")]
+    hub_url: String,
+    /// Name to verify in the hub's certificate (default: the URL's host).
+    #[arg(long, env = "GRIDSHIFT_HUB_SERVER_NAME")]
+    hub_server_name: Option<String>,
+    /// CA bundle that signed the hub's certificate.
+    #[arg(long, env = "GRIDSHIFT_TLS_CA", required_unless_present = "insecure")]
+    tls_ca: Option<PathBuf>,
+    /// This agent's client certificate (URI SAN spiffe://<trust-domain>/cluster/<name>).
+    #[arg(long, env = "GRIDSHIFT_TLS_CERT", required_unless_present = "insecure")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "GRIDSHIFT_TLS_KEY", required_unless_present = "insecure")]
+    tls_key: Option<PathBuf>,
+    /// Connect without TLS. For local experiments only: the stream is then
+    /// neither encrypted nor authenticated.
+    #[arg(long, env = "GRIDSHIFT_INSECURE", conflicts_with_all = ["tls_ca", "tls_cert", "tls_key"])]
+    insecure: bool,
+    /// Grid zones this cluster's nodes are in; the first is its primary zone.
+    #[arg(long = "node-zone", env = "GRIDSHIFT_NODE_ZONES", value_delimiter = ',')]
+    node_zones: Vec<String>,
+    /// Address of the /metrics, /healthz and /readyz endpoint.
+    #[arg(long, env = "GRIDSHIFT_OPS_LISTEN", default_value = "0.0.0.0:8081")]
+    ops_listen: SocketAddr,
+    #[command(flatten)]
+    clock: ClockArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gridshift_ops::install_crypto_provider();
+    let args = Args::parse();
+    gridshift_ops::logging::init(&args.log)?;
+    gridshift_ops::identity::validate_cluster_name(&args.cluster_name).context("--cluster-name")?;
+    let clock = args.clock.clock()?;
+
+    let tls = if args.insecure {
+        tracing::warn!("--insecure: the forecast stream is neither encrypted nor authenticated");
+        None
+    } else {
+        let server_name = match &args.hub_server_name {
+            Some(name) => name.clone(),
+            None => host_of(&args.hub_url).context("--hub-url")?,
+        };
+        let (ca, cert, key) = (args.tls_ca.as_ref(), args.tls_cert.as_ref(), args.tls_key.as_ref());
+        let (ca, cert, key) = (ca.expect("required"), cert.expect("required"), key.expect("required"));
+        let ca = tls::read_certs("hub CA", ca)?;
+        let cert = tls::read_certs("agent certificate", cert)?;
+        let key = tls::read_key("agent key", key)?;
+        Some(tls::client_config(&ca, Some((&cert, &key)), &server_name))
+    };
+
+    let mut registry = Registry::default();
+    let metrics = StreamMetrics::default();
+    metrics.register(&mut registry);
+    let config = ClientConfig::new(args.hub_url.clone(), args.cluster_name.clone(), tls);
+    let (_zones_tx, zones) = watch::channel(args.node_zones.clone());
+    let (_status_tx, status) = watch::channel(v1::AgentStatus::default());
+    let (client, _handle) = StreamClient::new(config, clock.clone(), zones, status, vec![], metrics);
+    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock)));
+
+    let (_ready_tx, ready) = watch::channel(Ok(()));
+    let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
+    tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let stream = tokio::spawn(client.run(shutdown));
+    gridshift_ops::shutdown_signal().await;
+    shutdown_tx.send_replace(true);
+    stream.await?;
+    Ok(())
+}
+
+fn host_of(url: &str) -> anyhow::Result<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    anyhow::ensure!(!host.is_empty(), "no host in {url:?}");
+    Ok(host.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_server_name_defaults_to_the_url_host() {
+        assert_eq!(host_of("https://hub.example:7443").unwrap(), "hub.example");
+        assert_eq!(host_of("https://[::1]:7443/x").unwrap(), "::1");
+        assert_eq!(host_of("hub").unwrap(), "hub");
+        assert!(host_of("https://:7443").is_err());
+    }
+}

@@ -5,3 +5,4 @@
 pub mod distribution;
 pub mod grpc;
 pub mod metrics;
+mod sink;

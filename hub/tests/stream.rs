@@ -198,3 +198,24 @@ async fn reflection_lists_the_forecast_service() {
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
     hub.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn get_snapshot_returns_the_requested_zones() {
+    let pki = Pki::new();
+    let d = Distributor::new(3);
+    d.publish_all(&[series("DE", 300.0), series("FR", 50.0), series("ES", 120.0)]);
+    let hub = start_hub(&pki, &d, loopback()).await;
+    let mut client =
+        ForecastServiceClient::new(channel(&pki, hub.local_addr(), Some("debug")).await.unwrap());
+    let all = client.get_snapshot(v1::GetSnapshotRequest { zones: vec![] }).await.unwrap().into_inner();
+    let names: Vec<_> = all.zones.iter().map(|z| z.zone.as_str()).collect();
+    assert_eq!(names, ["DE", "ES", "FR"]);
+    assert!(all.complete);
+    assert_eq!(all.epoch, 3);
+    let some =
+        client.get_snapshot(v1::GetSnapshotRequest { zones: vec!["FR".into(), "XX".into()] }).await.unwrap();
+    let zones = &some.get_ref().zones;
+    assert_eq!(zones.len(), 1);
+    assert_eq!(zones[0].points[0].gco2_per_kwh, 50.0);
+    hub.shutdown(Duration::from_secs(5)).await;
+}

@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub(crate) revision_tx: watch::Sender<u64>,
     /// Bumped on every recorded ack, for whoever waits on agents to catch up.
     pub(crate) acks_tx: watch::Sender<u64>,
+    /// Bumped when the set of zones agents need may have changed.
+    pub(crate) wanted_tx: watch::Sender<u64>,
     next_subscriber: AtomicU64,
 }
 
@@ -113,6 +115,7 @@ impl Distributor {
                 state: RwLock::new(state),
                 revision_tx: watch::Sender::new(0),
                 acks_tx: watch::Sender::new(0),
+                wanted_tx: watch::Sender::new(0),
                 next_subscriber: AtomicU64::new(1),
             }),
         }
@@ -191,6 +194,7 @@ impl Distributor {
                 sub.zones_changed.send_modify(|g| *g += 1);
             }
         }
+        self.inner.wanted_tx.send_modify(|n| *n += 1);
     }
 
     /// Every zone some connected agent or assignment needs: what the hub must fetch.
@@ -212,6 +216,17 @@ impl Distributor {
             .values()
             .find(|s| s.cluster == cluster)
             .map(|s| s.node_zones.iter().cloned().collect())
+    }
+
+    /// The current revision, as it changes.
+    pub fn watch_revision(&self) -> watch::Receiver<u64> {
+        self.inner.revision_tx.subscribe()
+    }
+
+    /// Changes when agents connect, disconnect or are assigned zones: the zones
+    /// to fetch may have changed.
+    pub fn watch_wanted(&self) -> watch::Receiver<u64> {
+        self.inner.wanted_tx.subscribe()
     }
 
     /// Changes whenever an agent acknowledges a revision.
@@ -270,6 +285,7 @@ impl Distributor {
                 zones_changed,
             },
         );
+        self.inner.wanted_tx.send_modify(|n| *n += 1);
         let sub = Subscription::new(
             self.inner.clone(),
             id,

@@ -143,6 +143,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.inner.state.write().subscribers.remove(&self.id);
+        self.inner.wanted_tx.send_modify(|n| *n += 1);
     }
 }
 

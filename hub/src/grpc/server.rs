@@ -86,6 +86,16 @@ impl HubServer {
             .add_service(reflection)
             .add_service(reflection_alpha)
             .add_service(forecast);
+        let mut revision = service.distributor.watch_revision();
+        let gauge = service.metrics.revision.clone();
+        tokio::spawn(async move {
+            loop {
+                gauge.set(*revision.borrow_and_update() as i64);
+                if revision.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
