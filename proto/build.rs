@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The generated `connect(dst)` constructor would clash with the `Connect` rpc;
         // clients build a Channel themselves (they need TLS settings anyway).
         .build_transport(false)
+        .codec_path("crate::codec::CompactCodec")
         .compile_fds(fds)?;
     Ok(())
 }

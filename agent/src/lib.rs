@@ -1,7 +1,9 @@
 //! The Gridshift agent: one per member cluster.
 #![forbid(unsafe_code)]
 
+pub mod configmap;
 pub mod forecast;
+pub mod keda;
 pub mod metrics;
 pub mod scheduler;
 pub mod stream;

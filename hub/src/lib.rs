@@ -5,4 +5,5 @@
 pub mod distribution;
 pub mod grpc;
 pub mod metrics;
+pub mod policy;
 mod sink;

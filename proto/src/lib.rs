@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod codec;
 mod convert;
 pub mod series;
 pub mod zones;

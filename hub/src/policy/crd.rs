@@ -1,0 +1,233 @@
+//! `CarbonAwareKarmadaPolicy` (gridshift.io/v1alpha1). The original
+//! carbon-aware-karmada-operator field names are kept verbatim so an existing CR migrates by
+//! changing only its apiVersion; everything we add is optional with a default.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "gridshift.io",
+    version = "v1alpha1",
+    kind = "CarbonAwareKarmadaPolicy",
+    plural = "carbonawarekarmadapolicies",
+    shortname = "cakp",
+    namespaced,
+    status = "CarbonAwareKarmadaPolicyStatus",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.karmadaTargetRef.name"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".spec.desiredClusters"}"#,
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeClusters"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CarbonAwareKarmadaPolicySpec {
+    /// Member clusters and the grid zone each one draws power from.
+    pub cluster_locations: Vec<ClusterLocation>,
+    /// How many of the cleanest clusters the workload should run in.
+    #[schemars(range(min = 1))]
+    pub desired_clusters: u32,
+    pub karmada_target: KarmadaTarget,
+    pub karmada_target_ref: KarmadaTargetRef,
+
+    // --- Gridshift extensions (all optional) ---
+    #[serde(default)]
+    pub ranking: RankingSpec,
+    /// Relative improvement of the mean intensity (percent) a switch must bring.
+    #[serde(default = "default_min_improvement_percent")]
+    pub min_improvement_percent: f64,
+    /// Minimum time between two switches, in seconds.
+    #[serde(default = "default_min_dwell_seconds")]
+    pub min_dwell_seconds: u64,
+    /// How long an incoming cluster may take to become ready before the switch is abandoned.
+    #[serde(default = "default_make_before_break_timeout_seconds")]
+    pub make_before_break_timeout_seconds: u64,
+    /// Used when no cluster has valid data; empty means "keep the current placement".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_clusters: Vec<String>,
+    #[serde(default)]
+    pub placement_form: PlacementForm,
+    /// Compute and report the decision, write nothing to Karmada.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_min_improvement_percent() -> f64 {
+    10.0
+}
+fn default_min_dwell_seconds() -> u64 {
+    30 * 60
+}
+fn default_make_before_break_timeout_seconds() -> u64 {
+    10 * 60
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterLocation {
+    pub name: String,
+    pub location: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum KarmadaTarget {
+    #[serde(rename = "propagationpolicies.policy.karmada.io")]
+    PropagationPolicy,
+    #[serde(rename = "clusterpropagationpolicies.policy.karmada.io")]
+    ClusterPropagationPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KarmadaTargetRef {
+    pub name: String,
+    /// Ignored for a ClusterPropagationPolicy, which is looked up by name only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RankingSignal {
+    /// The intensity right now (the original operator's behaviour).
+    #[default]
+    Current,
+    /// The forecast mean over `windowSeconds` from now (the workload's expected run time).
+    ForecastMean,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RankingSpec {
+    #[serde(default)]
+    pub signal: RankingSignal,
+    #[serde(default = "default_window_seconds")]
+    pub window_seconds: u64,
+}
+
+impl Default for RankingSpec {
+    fn default() -> Self {
+        Self { signal: RankingSignal::default(), window_seconds: default_window_seconds() }
+    }
+}
+
+fn default_window_seconds() -> u64 {
+    3600
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PlacementForm {
+    /// Write `placement.clusterAffinity.clusterNames`.
+    #[default]
+    ClusterNames,
+    /// Also write `replicaScheduling.weightPreference.staticWeightList`, weights from intensity
+    /// (for Divided scheduling).
+    Weighted,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CarbonAwareKarmadaPolicyStatus {
+    #[serde(default)]
+    pub active_clusters: Vec<String>,
+    /// Every cluster, cleanest first; invalid ones last.
+    #[serde(default)]
+    pub clusters: Vec<ClusterStatus>,
+
+    // --- Gridshift extensions ---
+    /// Ready, DataStale, TargetNotFound, Switching.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_switch_time: Option<Time>,
+    /// A make-before-break switch in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingStatus>,
+    /// Mean intensity of the placement we left minus the one we chose (gCO2eq/kWh) at the last switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_carbon_avoided: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    pub name: String,
+    pub location: String,
+    pub is_valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbon_intensity: Option<CarbonIntensity>,
+}
+
+/// As in the original operator, `value` is a decimal string (CRDs avoid floats there).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CarbonIntensity {
+    pub units: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Time>,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingStatus {
+    /// Added and awaiting readiness.
+    pub incoming: Vec<String>,
+    /// Removed once every incoming cluster is ready.
+    pub outgoing: Vec<String>,
+    pub since: Time,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    const CRD_PATH: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/carbonawarekarmadapolicies.gridshift.io.yaml");
+
+    #[test]
+    fn crd_yaml_is_up_to_date() {
+        let generated = serde_yaml::to_string(&CarbonAwareKarmadaPolicy::crd()).unwrap();
+        if std::env::var("GRIDSHIFT_UPDATE_CRDS").as_deref() == Ok("1") {
+            std::fs::write(CRD_PATH, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(CRD_PATH).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "{CRD_PATH} is stale; regenerate with GRIDSHIFT_UPDATE_CRDS=1 cargo test -p gridshift-hub --lib policy"
+        );
+    }
+
+    #[test]
+    fn original_operator_cr_parses_with_defaults() {
+        // A CR written for carbon-aware-karmada-operator, apiVersion aside.
+        let spec: CarbonAwareKarmadaPolicySpec = serde_json::from_value(serde_json::json!({
+            "clusterLocations": [{"name": "member1", "location": "DE"}],
+            "desiredClusters": 1,
+            "karmadaTarget": "propagationpolicies.policy.karmada.io",
+            "karmadaTargetRef": {"name": "nginx", "namespace": "default"}
+        }))
+        .unwrap();
+        assert_eq!(spec.karmada_target, KarmadaTarget::PropagationPolicy);
+        assert_eq!(spec.ranking, RankingSpec::default());
+        assert_eq!(spec.placement_form, PlacementForm::ClusterNames);
+        assert!(!spec.dry_run && spec.fallback_clusters.is_empty());
+        assert_eq!(spec.min_dwell_seconds, default_min_dwell_seconds());
+    }
+
+    #[test]
+    fn crd_identity() {
+        let crd = CarbonAwareKarmadaPolicy::crd();
+        assert_eq!(crd.metadata.name.as_deref(), Some("carbonawarekarmadapolicies.gridshift.io"));
+        assert_eq!(crd.spec.scope, "Namespaced");
+        let v = &crd.spec.versions[0];
+        assert_eq!(v.name, "v1alpha1");
+        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+        assert!(v.additional_printer_columns.as_ref().is_some_and(|c| c.len() == 5));
+    }
+}
