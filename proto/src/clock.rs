@@ -47,6 +47,26 @@ impl ScaledClock {
         Self { real_anchor: Instant::now(), sim_anchor: start, speed }
     }
 
+    /// Simulated time that equals `start` at the wall-clock instant `wall_anchor`
+    /// (which may be in the past). Processes given the same three values agree
+    /// on "now" however far apart they started: the demo's hub and agents run as
+    /// separate processes on one simulated timeline.
+    pub fn anchored(start: Timestamp, speed: f64, wall_anchor: Timestamp) -> Self {
+        let mut clock = Self::new(start, speed);
+        let behind = Timestamp::now().duration_since(wall_anchor);
+        let behind_real = std::time::Duration::try_from(behind.abs()).unwrap_or_default();
+        if behind.is_negative() {
+            // The anchor is ahead of us: move the simulated start back instead of
+            // the monotonic instant (which cannot point into the future portably).
+            clock.sim_anchor = start - SignedDuration::from_secs_f64(behind_real.as_secs_f64() * speed);
+        } else if let Some(real) = clock.real_anchor.checked_sub(behind_real) {
+            clock.real_anchor = real;
+        } else {
+            clock.sim_anchor = start + SignedDuration::from_secs_f64(behind_real.as_secs_f64() * speed);
+        }
+        clock
+    }
+
     pub fn speed(&self) -> f64 {
         self.speed
     }
@@ -130,5 +150,24 @@ mod tests {
         let before = Instant::now();
         while before.elapsed() < std::time::Duration::from_millis(20) {}
         assert!(clock.now() >= t0 + SignedDuration::from_secs(60));
+    }
+
+    #[test]
+    fn anchored_clocks_started_apart_agree() {
+        let t0: Timestamp = "2022-06-01T00:00:00Z".parse().unwrap();
+        let speed = 3600.0;
+        // An anchor ten real seconds ago: ten simulated hours have passed.
+        let past = ScaledClock::anchored(t0, speed, Timestamp::now() - SignedDuration::from_secs(10));
+        let elapsed = past.now().duration_since(t0);
+        assert!(elapsed >= SignedDuration::from_hours(10), "{elapsed:?}");
+        assert!(elapsed < SignedDuration::from_hours(11), "{elapsed:?}");
+        // An anchor in the future: simulated time has not reached the start yet.
+        let future = ScaledClock::anchored(t0, speed, Timestamp::now() + SignedDuration::from_secs(10));
+        assert!(future.now() < t0 - SignedDuration::from_hours(9));
+        // Two clocks on one anchor read the same time (to scheduling noise).
+        let anchor = Timestamp::now();
+        let (a, b) = (ScaledClock::anchored(t0, speed, anchor), ScaledClock::anchored(t0, speed, anchor));
+        let gap = a.now().duration_since(b.now()).abs();
+        assert!(gap < SignedDuration::from_secs(60), "{gap:?}");
     }
 }

@@ -12,6 +12,11 @@ pub struct ClockArgs {
     /// How many times faster than real time simulated time runs.
     #[arg(long, env = "GRIDSHIFT_CLOCK_SPEED", default_value_t = 1.0, requires = "clock_start")]
     pub clock_speed: f64,
+    /// The wall-clock instant (RFC 3339) at which simulated time equals
+    /// --clock-start (default: when the process starts). Give several processes
+    /// the same start, speed and anchor and they share one timeline.
+    #[arg(long, env = "GRIDSHIFT_CLOCK_ANCHOR", requires = "clock_start")]
+    pub clock_anchor: Option<jiff::Timestamp>,
 }
 
 impl ClockArgs {
@@ -23,7 +28,10 @@ impl ClockArgs {
                     anyhow::bail!("--clock-speed must be a positive number, got {}", self.clock_speed);
                 }
                 tracing::warn!(%start, speed = self.clock_speed, "using a simulated clock");
-                Ok(Arc::new(ScaledClock::new(start, self.clock_speed)))
+                Ok(Arc::new(match self.clock_anchor {
+                    Some(anchor) => ScaledClock::anchored(start, self.clock_speed, anchor),
+                    None => ScaledClock::new(start, self.clock_speed),
+                }))
             }
         }
     }
