@@ -155,7 +155,8 @@ pub fn builtins() -> Vec<ResourceDef> {
     out
 }
 
-/// What a Helm chart installs: workloads, Services, RBAC, disruption budgets.
+/// What a Helm chart installs (workloads, Services, RBAC, disruption budgets)
+/// and the examples apply (Jobs).
 /// Stored and served only: no controller acts on them (a Deployment never
 /// creates pods, a Service gets no clusterIP, RBAC is not enforced).
 fn workload_builtins() -> Vec<ResourceDef> {
@@ -173,7 +174,16 @@ fn workload_builtins() -> Vec<ResourceDef> {
         all(with_status(builtin("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], &[]))),
         all(with_status(builtin("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], &[]))),
         all(with_status(builtin("", "v1", "Service", "services", true, &["svc"], &[]))),
-        with_status(builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], &[])),
+        all(with_status(builtin("batch", "v1", "Job", "jobs", true, &[], &[]))),
+        with_status(builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            &[],
+        )),
         builtin(rbac, "v1", "ClusterRole", "clusterroles", false, &[], &[]),
         builtin(rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[]),
         builtin(rbac, "v1", "Role", "roles", true, &[], &[]),

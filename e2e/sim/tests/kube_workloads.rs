@@ -27,6 +27,7 @@ async fn chart_kinds_are_discoverable_with_their_scope() {
         ("apps", "StatefulSet", true),
         ("apps", "DaemonSet", true),
         ("", "Service", true),
+        ("batch", "Job", true),
         ("policy", "PodDisruptionBudget", true),
         ("rbac.authorization.k8s.io", "ClusterRole", false),
         ("rbac.authorization.k8s.io", "ClusterRoleBinding", false),
@@ -65,7 +66,8 @@ async fn deployments_keep_spec_and_status_apart() {
     assert_eq!(got.spec.as_ref().unwrap().replicas, Some(3));
     assert_eq!(got.status.as_ref().unwrap().ready_replicas, Some(1));
     // Strategic merge keys containers by name, as for pods.
-    let image = json!({"spec": {"template": {"spec": {"containers": [{"name": "hub", "image": "gridshift:v2"}]}}}});
+    let image =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "hub", "image": "gridshift:v2"}]}}}});
     let got = api.patch("hub", &PatchParams::default(), &Patch::Strategic(&image)).await.unwrap();
     let containers = &got.spec.unwrap().template.spec.unwrap().containers;
     assert_eq!((containers.len(), containers[0].image.as_deref()), (1, Some("gridshift:v2")));
