@@ -62,6 +62,10 @@ for chart in gridshift-hub gridshift-agent; do
     check "$chart: rendered objects validate ($variant values)" validate "$out/$chart-$variant.yaml"
   done
 done
+for chart in gridshift-hub gridshift-agent; do
+  check "$chart: NOTES.txt renders (helm install --dry-run=client)" \
+    "$helm" install "$chart" "charts/$chart" -n gridshift --dry-run=client
+done
 check_fails "values.schema.json rejects an unknown feature" "features" render a charts/gridshift-agent --set 'features={configmap,bogus}'
 check_fails "values.schema.json rejects a misspelt key" "servce" render h charts/gridshift-hub --set grpc.servce.type=NodePort
 check_fails "a provider without its Secret is refused" "apiKeySecret.name" render h charts/gridshift-hub --set 'carbon.providers={electricitymaps}'
