@@ -10,3 +10,5 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-targets --locked
+echo "== charts (helm lint/template, schema validation, RBAC, shellcheck)"
+bash e2e/charts/check.sh

@@ -139,7 +139,7 @@ pub fn builtins() -> Vec<ResourceDef> {
         &[],
     );
     crds.status_subresource = true;
-    vec![
+    let mut out = vec![
         namespaces,
         builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
         builtin("", "v1", "Secret", "secrets", true, &[], &["type"]),
@@ -150,6 +150,44 @@ pub fn builtins() -> Vec<ResourceDef> {
         builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"], &new_event_fields),
         builtin("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[]),
         crds,
+    ];
+    out.extend(workload_builtins());
+    out
+}
+
+/// What a Helm chart installs (workloads, Services, RBAC, disruption budgets)
+/// and the examples apply (Jobs).
+/// Stored and served only: no controller acts on them (a Deployment never
+/// creates pods, a Service gets no clusterIP, RBAC is not enforced).
+fn workload_builtins() -> Vec<ResourceDef> {
+    let with_status = |mut d: ResourceDef| {
+        d.status_subresource = true;
+        d
+    };
+    let all = |mut d: ResourceDef| {
+        d.categories = vec!["all".into()];
+        d
+    };
+    let rbac = "rbac.authorization.k8s.io";
+    vec![
+        all(with_status(builtin("apps", "v1", "Deployment", "deployments", true, &["deploy"], &[]))),
+        all(with_status(builtin("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], &[]))),
+        all(with_status(builtin("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], &[]))),
+        all(with_status(builtin("", "v1", "Service", "services", true, &["svc"], &[]))),
+        all(with_status(builtin("batch", "v1", "Job", "jobs", true, &[], &[]))),
+        with_status(builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            &[],
+        )),
+        builtin(rbac, "v1", "ClusterRole", "clusterroles", false, &[], &[]),
+        builtin(rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[]),
+        builtin(rbac, "v1", "Role", "roles", true, &[], &[]),
+        builtin(rbac, "v1", "RoleBinding", "rolebindings", true, &[], &[]),
     ]
 }
 
