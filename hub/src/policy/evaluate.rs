@@ -37,6 +37,8 @@ pub struct Evaluation {
     /// `None` when nothing can be decided (target missing); write nothing then.
     pub plan: Option<PlacementPlan>,
     pub status: Status,
+    /// Every candidate cluster, cleanest first (what `status.clusters` shows).
+    pub ranking: Ranking,
     /// The earliest instant at which the outcome may change with no other input: a
     /// make-before-break deadline, the end of a dwell, or the end of a current data point.
     pub next_change: Option<Timestamp>,
@@ -149,7 +151,7 @@ pub fn evaluate<S: Borrow<Series>>(
             set_condition(conds, "TargetNotFound", true, "TargetNotFound", why.to_string(), g, now);
             set_condition(conds, "Ready", false, "TargetNotFound", why.to_string(), g, now);
             set_condition(conds, "Switching", false, "TargetNotFound", "nothing written".into(), g, now);
-            return Evaluation { plan: None, status, next_change: None };
+            return Evaluation { plan: None, status, ranking, next_change: None };
         }
     };
     set_condition(conds, "TargetNotFound", false, "TargetFound", "target policy found".into(), g, now);
@@ -199,7 +201,7 @@ pub fn evaluate<S: Borrow<Series>>(
         }
     }
     let next_change = next_change(spec, &s, &status, &ranking, now);
-    Evaluation { plan: Some(plan), status, next_change }
+    Evaluation { plan: Some(plan), status, ranking, next_change }
 }
 
 fn next_change(

@@ -4,6 +4,7 @@
 //! testable without one; the kube-runtime controller wires these together.
 
 pub mod bindings;
+pub mod controller;
 pub mod crd;
 pub mod evaluate;
 pub mod locate;
