@@ -177,8 +177,12 @@ pub fn evaluate<S: Borrow<Series>>(
     let ready = placed && !(all_invalid && plan.decision == Decision::Keep && s.fallback_clusters.is_empty());
     set_condition(conds, "Ready", ready, &reason, message, g, now);
 
-    // What Gridshift places on (or would, in dry run), in rank order.
-    let placement: BTreeSet<&String> = plan.placement.iter().collect();
+    // What Gridshift places on, in rank order. A dry run never gets past the first step of a
+    // switch (nothing is written), so it shows where the switch would end instead.
+    let mut placement: BTreeSet<&String> = plan.placement.iter().collect();
+    if let (true, Some(p)) = (spec.dry_run, &plan.pending) {
+        placement.retain(|c| !p.outgoing.contains(*c));
+    }
     status.active_clusters = ranking
         .clusters
         .iter()
@@ -362,6 +366,7 @@ mod tests {
         let current = names(&["de"]);
         let e = run(&s, &Status::default(), &z, Some(&current), &BTreeSet::new(), t0());
         assert!(e.status.pending.is_none() && e.status.last_switch_time.is_none());
+        assert_eq!(e.status.active_clusters, ["fr"], "where the switch would end, not its first step");
         assert!(cond(&e.status, "Switching").message.starts_with("dry run"));
     }
 }
