@@ -2,14 +2,18 @@
 //! grid zone the fleet needs and streams forecasts to the agents.
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gridshift_carbon::CarbonArgs;
+use gridshift_carbon::{CarbonArgs, ForecastStore};
 use gridshift_hub::distribution::{Distributor, random_epoch};
 use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
 use gridshift_hub::metrics::StreamMetrics;
+use gridshift_hub::policy::controller::{
+    self, ControllerConfig, Forecasts, LeaderElection, PolicyMetrics, RunOptions,
+};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
 use gridshift_ops::mint::{CertificateAuthority, read_file};
 use gridshift_ops::tls;
+use gridshift_proto::SharedClock;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,9 +73,33 @@ struct ServeArgs {
     #[command(flatten)]
     carbon: CarbonArgs,
     #[command(flatten)]
+    placement: PlacementArgs,
+    #[command(flatten)]
     clock: ClockArgs,
     #[command(flatten)]
     log: LogArgs,
+}
+
+/// The CarbonAwareKarmadaPolicy controller.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Karmada placement")]
+struct PlacementArgs {
+    /// Kubeconfig of the Karmada API server. Without it the placement controller is off
+    /// (the forecast stream still serves).
+    #[arg(long, env = "GRIDSHIFT_KARMADA_KUBECONFIG")]
+    karmada_kubeconfig: Option<PathBuf>,
+    /// Write to Karmada only while holding a Lease there (run several replicas safely).
+    #[arg(long, env = "GRIDSHIFT_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+    /// Namespace of the Lease, in the Karmada API server.
+    #[arg(long, env = "GRIDSHIFT_LEADER_ELECTION_NAMESPACE", default_value = "karmada-system")]
+    leader_election_namespace: String,
+    #[arg(long, env = "GRIDSHIFT_LEADER_ELECTION_LEASE_NAME", default_value = "gridshift-hub")]
+    leader_election_lease_name: String,
+    /// Re-evaluate every policy at least this often (in simulated time when the clock is simulated).
+    #[arg(long, env = "GRIDSHIFT_POLICY_RESYNC", default_value = "5m")]
+    policy_resync: jiff::SignedDuration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +161,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stream_metrics = StreamMetrics::default();
     stream_metrics.register(&mut registry);
     let carbon_metrics = gridshift_carbon::Metrics::new(&mut registry);
+    let policy_metrics = PolicyMetrics::new(&mut registry);
 
     let distributor = Distributor::new(random_epoch());
     // The store adds --carbon-zones itself and restores its state file in run().
@@ -176,6 +205,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         ..StreamConfig::default()
     };
+    let placement = placement_controller(&args, &clock, &store, &distributor, policy_metrics, &shutdown_rx)?;
     let service = ForecastServiceImpl::new(distributor, config, auth, stream_metrics);
     let mut server_config = ServerConfig::new(args.listen, tls);
     server_config.max_message_bytes = args.max_message_bytes;
@@ -187,9 +217,47 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     gridshift_ops::shutdown_signal().await;
     shutdown_tx.send_replace(true);
+    if let Some(task) = placement {
+        // Releases the lease, so another replica takes over at once.
+        match task.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "placement controller"),
+            Err(e) => tracing::error!(error = %e, "placement controller task"),
+            Ok(Ok(())) => {}
+        }
+    }
     server.shutdown(Duration::from_secs(10)).await;
     let _ = store_task.await;
     Ok(())
+}
+
+/// Starts the CarbonAwareKarmadaPolicy controller when --karmada-kubeconfig is set.
+fn placement_controller(
+    args: &ServeArgs,
+    clock: &SharedClock,
+    store: &Arc<ForecastStore>,
+    distributor: &Distributor,
+    metrics: PolicyMetrics,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<Result<(), controller::Error>>>> {
+    let p = &args.placement;
+    let Some(kubeconfig) = p.karmada_kubeconfig.clone() else {
+        tracing::warn!(
+            "no --karmada-kubeconfig: the placement controller is off; the forecast stream still serves"
+        );
+        return Ok(None);
+    };
+    let identity = controller::identity();
+    let mut config = ControllerConfig::new(clock.clone());
+    config.staleness_bound = args.carbon.staleness_bound;
+    config.resync = p.policy_resync;
+    config.zone_map = args.carbon.zone_map().context("--zone-map")?;
+    config.instance = identity.clone();
+    let leader_election = p
+        .leader_elect
+        .then(|| LeaderElection::new(&p.leader_election_namespace, &p.leader_election_lease_name, identity));
+    let opts = RunOptions { karmada_kubeconfig: kubeconfig, leader_election, config };
+    let forecasts: Arc<dyn Forecasts> = Arc::new((**store).clone());
+    Ok(Some(tokio::spawn(controller::run(opts, forecasts, distributor.clone(), metrics, shutdown.clone()))))
 }
 
 fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
@@ -230,5 +298,38 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    fn placement(extra: &[&str]) -> PlacementArgs {
+        let mut argv = vec!["gridshift-hub", "serve", "--insecure"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args.placement,
+            Command::Certs(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn placement_flags_follow_the_contract() {
+        let d = placement(&[]);
+        assert!(d.karmada_kubeconfig.is_none(), "no kubeconfig: the controller is off");
+        assert!(d.leader_elect);
+        assert_eq!(d.leader_election_namespace, "karmada-system");
+        assert_eq!(d.leader_election_lease_name, "gridshift-hub");
+        assert!(!placement(&["--leader-elect=false"]).leader_elect);
+        assert!(placement(&["--leader-elect"]).leader_elect);
+        let p = placement(&[
+            "--karmada-kubeconfig",
+            "/k",
+            "--leader-election-namespace",
+            "ns",
+            "--leader-election-lease-name",
+            "l",
+        ]);
+        assert_eq!(p.karmada_kubeconfig.as_deref(), Some(std::path::Path::new("/k")));
+        assert_eq!(
+            (p.leader_election_namespace.as_str(), p.leader_election_lease_name.as_str()),
+            ("ns", "l")
+        );
     }
 }

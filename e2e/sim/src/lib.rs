@@ -19,6 +19,7 @@ mod discovery;
 mod error;
 mod faults;
 mod handlers;
+pub mod karmada;
 mod meta;
 mod objects;
 pub mod patch;
@@ -32,5 +33,6 @@ mod watch;
 
 pub use error::{ApiError, SimError};
 pub use faults::{FaultAction, FaultId, FaultRule, Faults, Verb};
+pub use karmada::{SimKarmada, SimKarmadaConfig, SimKarmadaError};
 pub use resource::ResourceDef;
 pub use server::{SimConfig, SimFleet, SimServer, kubeconfig_yaml};

@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub(crate) zones: HashMap<String, ZoneEntry>,
     /// Extra zones the hub assigns per cluster (e.g. zones its policies rank).
     assignments: HashMap<String, BTreeSet<String>>,
+    /// Zones the hub itself needs, per owner (e.g. each placement policy), sent to no agent.
+    hub_wanted: HashMap<String, BTreeSet<String>>,
     pub(crate) subscribers: HashMap<u64, SubscriberEntry>,
 }
 
@@ -108,6 +110,7 @@ impl Distributor {
             revision: 0,
             zones: HashMap::new(),
             assignments: HashMap::new(),
+            hub_wanted: HashMap::new(),
             subscribers: HashMap::new(),
         };
         Self {
@@ -197,11 +200,29 @@ impl Distributor {
         self.inner.wanted_tx.send_modify(|n| *n += 1);
     }
 
-    /// Every zone some connected agent or assignment needs: what the hub must fetch.
+    /// Sets the zones `owner` (e.g. a placement policy) needs fetched; an empty set forgets
+    /// the owner. They count towards [`Distributor::wanted_zones`] but go to no agent.
+    pub fn want_zones(&self, owner: &str, zones: BTreeSet<String>) {
+        let mut state = self.inner.state.write();
+        let changed = if zones.is_empty() {
+            state.hub_wanted.remove(owner).is_some()
+        } else {
+            state.hub_wanted.insert(owner.to_string(), zones.clone()).as_ref() != Some(&zones)
+        };
+        if changed {
+            self.inner.wanted_tx.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Every zone some connected agent, assignment or hub owner needs: what the hub must fetch.
     pub fn wanted_zones(&self) -> BTreeSet<String> {
         let state = self.inner.state.read();
-        let mut zones: BTreeSet<String> =
-            state.assignments.values().flat_map(|z| z.iter().cloned()).collect();
+        let mut zones: BTreeSet<String> = state
+            .assignments
+            .values()
+            .chain(state.hub_wanted.values())
+            .flat_map(|z| z.iter().cloned())
+            .collect();
         for sub in state.subscribers.values() {
             zones.extend(sub.zones.iter().cloned());
         }

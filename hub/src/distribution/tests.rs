@@ -183,3 +183,22 @@ async fn next_wakes_on_publish() {
     let update = waiter.await.unwrap().unwrap();
     assert_eq!(values(&update), vec![("DE".into(), 9.0)]);
 }
+
+#[test]
+fn hub_wanted_zones_are_fetched_but_sent_to_no_agent() {
+    let d = Distributor::new(1);
+    let agent = sub(&d, "member-a", &["GB"]);
+    let mut wanted = d.watch_wanted();
+    wanted.borrow_and_update();
+    d.want_zones("policy default/web", ["DE".to_string(), "FR".to_string()].into());
+    assert!(wanted.has_changed().unwrap());
+    assert_eq!(d.wanted_zones(), ["DE", "FR", "GB"].map(String::from).into());
+    assert_eq!(agent.zones(), ["GB".to_string()].into(), "the agent still gets only its own zone");
+
+    wanted.borrow_and_update();
+    d.want_zones("policy default/web", ["DE".to_string(), "FR".to_string()].into());
+    assert!(!wanted.has_changed().unwrap(), "the same set is no change");
+    d.want_zones("policy default/web", Default::default());
+    assert!(wanted.has_changed().unwrap());
+    assert_eq!(d.wanted_zones(), ["GB".to_string()].into());
+}

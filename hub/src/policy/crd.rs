@@ -69,12 +69,67 @@ pub struct ClusterLocation {
     pub location: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The kind of Karmada policy a CR steers. Any other value is kept as written (so one odd CR
+/// cannot break listing every CR) and reported through the TargetNotFound condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KarmadaTarget {
-    #[serde(rename = "propagationpolicies.policy.karmada.io")]
     PropagationPolicy,
-    #[serde(rename = "clusterpropagationpolicies.policy.karmada.io")]
     ClusterPropagationPolicy,
+    Unknown(String),
+}
+
+impl KarmadaTarget {
+    pub const PROPAGATION_POLICIES: &'static str = "propagationpolicies.policy.karmada.io";
+    pub const CLUSTER_PROPAGATION_POLICIES: &'static str = "clusterpropagationpolicies.policy.karmada.io";
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PropagationPolicy => Self::PROPAGATION_POLICIES,
+            Self::ClusterPropagationPolicy => Self::CLUSTER_PROPAGATION_POLICIES,
+            Self::Unknown(other) => other,
+        }
+    }
+}
+
+impl From<&str> for KarmadaTarget {
+    fn from(s: &str) -> Self {
+        match s {
+            Self::PROPAGATION_POLICIES => Self::PropagationPolicy,
+            Self::CLUSTER_PROPAGATION_POLICIES => Self::ClusterPropagationPolicy,
+            other => Self::Unknown(other.to_string()),
+        }
+    }
+}
+
+impl Serialize for KarmadaTarget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for KarmadaTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(String::deserialize(d)?.as_str().into())
+    }
+}
+
+impl JsonSchema for KarmadaTarget {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KarmadaTarget".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // A plain string rather than an enum: an unknown kind is reported in the CR's status
+        // (TargetNotFound) instead of being rejected at admission.
+        schemars::json_schema!({
+            "type": "string",
+            "description": "propagationpolicies.policy.karmada.io or clusterpropagationpolicies.policy.karmada.io"
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -12,12 +12,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 
+/// What became of the target policy this round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Found; the cluster names it currently places on.
+    Found(&'a [String]),
+    /// Not found, or its kind is unknown; the message says which.
+    Missing(&'a str),
+}
+
 /// What the controller observed this round.
 #[derive(Clone, Copy, Debug)]
 pub struct Observation<'a> {
     pub generation: Option<i64>,
-    /// `None` when the target policy does not exist (or its kind is unknown).
-    pub current: Option<&'a [String]>,
+    pub target: Target<'a>,
     /// Incoming clusters whose ResourceBinding reports them applied and healthy.
     pub ready: &'a BTreeSet<String>,
     pub now: Timestamp,
@@ -29,6 +37,11 @@ pub struct Evaluation {
     /// `None` when nothing can be decided (target missing); write nothing then.
     pub plan: Option<PlacementPlan>,
     pub status: Status,
+    /// Every candidate cluster, cleanest first (what `status.clusters` shows).
+    pub ranking: Ranking,
+    /// The earliest instant at which the outcome may change with no other input: a
+    /// make-before-break deadline, the end of a dwell, or the end of a current data point.
+    pub next_change: Option<Timestamp>,
 }
 
 pub fn settings(spec: &Spec) -> Settings {
@@ -79,7 +92,7 @@ fn pending_from(status: &Status) -> Option<Pending> {
 }
 
 /// Sets a condition, keeping its transition time when the status did not change.
-fn set_condition(
+pub fn set_condition(
     conds: &mut Vec<Condition>,
     type_: &str,
     on: bool,
@@ -132,12 +145,14 @@ pub fn evaluate<S: Borrow<Series>>(
     let stale_reason = if all_invalid { "NoValidData" } else { "SomeClustersInvalid" };
     set_condition(conds, "DataStale", !invalid.is_empty(), stale_reason, stale_msg, g, now);
 
-    let Some(current) = obs.current else {
-        let msg = format!("target policy {} not found", spec.karmada_target_ref.name);
-        set_condition(conds, "TargetNotFound", true, "TargetNotFound", msg.clone(), g, now);
-        set_condition(conds, "Ready", false, "TargetNotFound", msg, g, now);
-        set_condition(conds, "Switching", false, "TargetNotFound", "nothing written".into(), g, now);
-        return Evaluation { plan: None, status };
+    let current = match obs.target {
+        Target::Found(current) => current,
+        Target::Missing(why) => {
+            set_condition(conds, "TargetNotFound", true, "TargetNotFound", why.to_string(), g, now);
+            set_condition(conds, "Ready", false, "TargetNotFound", why.to_string(), g, now);
+            set_condition(conds, "Switching", false, "TargetNotFound", "nothing written".into(), g, now);
+            return Evaluation { plan: None, status, ranking, next_change: None };
+        }
     };
     set_condition(conds, "TargetNotFound", false, "TargetFound", "target policy found".into(), g, now);
 
@@ -162,8 +177,12 @@ pub fn evaluate<S: Borrow<Series>>(
     let ready = placed && !(all_invalid && plan.decision == Decision::Keep && s.fallback_clusters.is_empty());
     set_condition(conds, "Ready", ready, &reason, message, g, now);
 
-    // What Gridshift places on (or would, in dry run), in rank order.
-    let placement: BTreeSet<&String> = plan.placement.iter().collect();
+    // What Gridshift places on, in rank order. A dry run never gets past the first step of a
+    // switch (nothing is written), so it shows where the switch would end instead.
+    let mut placement: BTreeSet<&String> = plan.placement.iter().collect();
+    if let (true, Some(p)) = (spec.dry_run, &plan.pending) {
+        placement.retain(|c| !p.outgoing.contains(*c));
+    }
     status.active_clusters = ranking
         .clusters
         .iter()
@@ -185,7 +204,25 @@ pub fn evaluate<S: Borrow<Series>>(
             status.estimated_carbon_avoided = plan.carbon_avoided;
         }
     }
-    Evaluation { plan: Some(plan), status }
+    let next_change = next_change(spec, &s, &status, &ranking, now);
+    Evaluation { plan: Some(plan), status, ranking, next_change }
+}
+
+fn next_change(
+    spec: &Spec,
+    s: &Settings,
+    status: &Status,
+    ranking: &Ranking,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let deadline = status.pending.as_ref().map(|p| p.since.0 + s.make_before_break_timeout);
+    let dwell_end = status.last_switch_time.as_ref().map(|t| t.0 + s.min_dwell);
+    // A forecast mean moves with its window, not at point boundaries: the caller's resync covers it.
+    let point_end = match spec.ranking.signal {
+        RankingSignal::Current => ranking.valid().filter_map(|c| c.valid_to).min(),
+        RankingSignal::ForecastMean => None,
+    };
+    [deadline, dwell_end, point_end].into_iter().flatten().filter(|t| *t > now).min()
 }
 
 #[cfg(test)]
@@ -218,9 +255,13 @@ mod tests {
         ready: &BTreeSet<String>,
         now: Timestamp,
     ) -> Evaluation {
+        let target = match current {
+            Some(c) => Target::Found(c),
+            None => Target::Missing("target policy nginx not found"),
+        };
         let obs = Observation {
             generation: Some(3),
-            current,
+            target,
             ready,
             now,
             staleness_bound: SignedDuration::from_hours(6),
@@ -281,8 +322,9 @@ mod tests {
     fn target_not_found_writes_nothing() {
         let z = zones(&[("FR", 50.0)]);
         let e = run(&spec(1), &Status::default(), &z, None, &BTreeSet::new(), t0());
-        assert!(e.plan.is_none());
+        assert!(e.plan.is_none() && e.next_change.is_none());
         assert_eq!(cond(&e.status, "TargetNotFound").status, "True");
+        assert_eq!(cond(&e.status, "TargetNotFound").message, "target policy nginx not found");
         assert_eq!(cond(&e.status, "Ready").status, "False");
     }
 
@@ -298,6 +340,8 @@ mod tests {
         assert_eq!(cond(&e1.status, "Switching").status, "True");
         let pending = e1.status.pending.clone().unwrap();
         assert_eq!((pending.incoming, pending.outgoing), (names(&["fr"]), names(&["de"])));
+        // The make-before-break deadline (10 min) comes before the hourly data point ends.
+        assert_eq!(e1.next_change, Some(t0() + SignedDuration::from_mins(10)));
 
         let later = t0() + SignedDuration::from_mins(2);
         let e2 = run(&s, &e1.status, &z, Some(&p1.placement), &names(&["fr"]).into_iter().collect(), later);
@@ -322,6 +366,7 @@ mod tests {
         let current = names(&["de"]);
         let e = run(&s, &Status::default(), &z, Some(&current), &BTreeSet::new(), t0());
         assert!(e.status.pending.is_none() && e.status.last_switch_time.is_none());
+        assert_eq!(e.status.active_clusters, ["fr"], "where the switch would end, not its first step");
         assert!(cond(&e.status, "Switching").message.starts_with("dry run"));
     }
 }

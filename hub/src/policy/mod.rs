@@ -3,8 +3,11 @@
 //! and the Karmada placement patch. Nothing here talks to an API server, so every rule is
 //! testable without one; the kube-runtime controller wires these together.
 
+pub mod bindings;
+pub mod controller;
 pub mod crd;
 pub mod evaluate;
+pub mod locate;
 pub mod placement;
 pub mod rank;
 pub mod switching;

@@ -25,15 +25,26 @@ pub struct TargetRef {
     pub name: String,
 }
 
-pub fn target_ref(spec: &CarbonAwareKarmadaPolicySpec, cr_namespace: &str) -> TargetRef {
+/// A `karmadaTarget` that is neither Karmada policy kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown karmadaTarget {0:?}: expected propagationpolicies.policy.karmada.io or clusterpropagationpolicies.policy.karmada.io"
+)]
+pub struct UnknownTargetKind(pub String);
+
+pub fn target_ref(
+    spec: &CarbonAwareKarmadaPolicySpec,
+    cr_namespace: &str,
+) -> Result<TargetRef, UnknownTargetKind> {
     let r = &spec.karmada_target_ref;
-    let (kind, namespace) = match spec.karmada_target {
+    let (kind, namespace) = match &spec.karmada_target {
         KarmadaTarget::PropagationPolicy => {
             ("PropagationPolicy", Some(r.namespace.clone().unwrap_or_else(|| cr_namespace.to_string())))
         }
         KarmadaTarget::ClusterPropagationPolicy => ("ClusterPropagationPolicy", None),
+        KarmadaTarget::Unknown(other) => return Err(UnknownTargetKind(other.clone())),
     };
-    TargetRef { api_version: "policy.karmada.io/v1alpha1", kind, namespace, name: r.name.clone() }
+    Ok(TargetRef { api_version: "policy.karmada.io/v1alpha1", kind, namespace, name: r.name.clone() })
 }
 
 fn placement(policy: &Value) -> Result<&Map<String, Value>, PlacementError> {
@@ -277,10 +288,25 @@ mod tests {
             "karmadaTargetRef": {"name": "global", "namespace": "ignored"}
         }))
         .unwrap();
-        let t = target_ref(&spec, "team-a");
+        let t = target_ref(&spec, "team-a").unwrap();
         assert_eq!((t.kind, t.namespace, t.name.as_str()), ("ClusterPropagationPolicy", None, "global"));
         spec.karmada_target = KarmadaTarget::PropagationPolicy;
         spec.karmada_target_ref.namespace = None;
-        assert_eq!(target_ref(&spec, "team-a").namespace.as_deref(), Some("team-a"));
+        assert_eq!(target_ref(&spec, "team-a").unwrap().namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn unknown_target_kind_is_an_error_not_a_guess() {
+        let spec: CarbonAwareKarmadaPolicySpec = serde_json::from_value(json!({
+            "clusterLocations": [], "desiredClusters": 1,
+            "karmadaTarget": "deployments.apps",
+            "karmadaTargetRef": {"name": "web"}
+        }))
+        .unwrap();
+        assert_eq!(spec.karmada_target, KarmadaTarget::Unknown("deployments.apps".into()));
+        let err = target_ref(&spec, "default").unwrap_err();
+        assert!(err.to_string().contains("\"deployments.apps\""), "{err}");
+        // It round-trips as written.
+        assert_eq!(serde_json::to_value(&spec.karmada_target).unwrap(), json!("deployments.apps"));
     }
 }
