@@ -1,0 +1,317 @@
+//! The decision loop. One task owns the cache, the queue and the forecast, so a
+//! decision and the assumption it makes are never interleaved with another; API
+//! writes run in [`report`](super::report) tasks and come back as outcomes.
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use jiff::Timestamp;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+use super::api::Condition;
+use super::cluster::{Changes, ClusterCache};
+use super::events::{self, EventType, EventWriter};
+use super::informers::{self, KINDS, Watched};
+use super::queue::SchedulingQueue;
+use super::report::{BindJob, Next, Outcome, ReportJob, Reporter};
+use super::{ControllerConfig, ControllerError, Deps};
+use crate::forecast::ForecastView;
+use crate::scheduler::deferral::DeferralRequest;
+use crate::scheduler::{
+    Decision, Intensities, REASON_SCHEDULING_GATED, REASON_UNSCHEDULABLE, REASON_WAITING, SchedulerConfig,
+    schedule_one,
+};
+
+pub(super) struct Driver {
+    cfg: ControllerConfig,
+    deps: Deps,
+    leading: watch::Receiver<bool>,
+    cache: ClusterCache,
+    queue: SchedulingQueue,
+    intensities: Intensities,
+    decisions: SchedulerConfig,
+    /// A forecast has arrived since start (ends the data grace early).
+    have_forecast: bool,
+    started: Instant,
+    synced: [bool; KINDS],
+    reporter: Reporter,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+}
+
+impl Driver {
+    pub(super) fn new(cfg: ControllerConfig, deps: Deps, leading: watch::Receiver<bool>) -> Self {
+        let (tx, outcomes) = mpsc::unbounded_channel();
+        let reporter = Reporter {
+            client: deps.client.clone(),
+            scheduler_name: cfg.scheduler_name.clone(),
+            events: EventWriter::new(deps.client.clone(), &cfg.scheduler_name, &cfg.leader.identity),
+            metrics: deps.metrics.clone(),
+            clock: deps.clock.clone(),
+            permits: Arc::new(Semaphore::new(cfg.bind_concurrency.max(1))),
+            leading: leading.clone(),
+            outcomes: tx,
+        };
+        let mut driver = Self {
+            cache: ClusterCache::new(&cfg.scheduler_name, cfg.zones.clone(), cfg.zone_map.clone()),
+            queue: SchedulingQueue::new(cfg.queue),
+            intensities: Intensities::new(),
+            decisions: cfg.decisions.clone(),
+            have_forecast: false,
+            started: Instant::now(),
+            synced: [false; KINDS],
+            reporter,
+            outcomes,
+            leading,
+            cfg,
+            deps,
+        };
+        let view = driver.deps.forecast.current();
+        driver.take_forecast(&view);
+        driver
+    }
+
+    pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
+        let mut watches: BoxStream<'static, _> = informers::watch_cluster(&self.deps.client);
+        let mut forecast = self.deps.forecast.clone();
+        let mut forecast_open = true;
+        let mut leading = self.leading.clone();
+        let mut leader_open = true;
+        let mut was_leading = *leading.borrow();
+        self.deps.metrics.leader.set(i64::from(was_leading));
+        loop {
+            let real_deadline = self.queue.next_real_deadline();
+            let clock_deadline = self.queue.next_clock_deadline();
+            let ready = self.ready() && self.queue.has_active(Instant::now());
+            let clock = self.deps.clock.clone();
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                Some(outcome) = self.outcomes.recv() => self.on_outcome(outcome),
+                event = watches.next() => match event {
+                    Some(Ok(w)) => self.on_watched(w),
+                    Some(Err(e)) => tracing::warn!(error = %e, "scheduler watch error; retrying"),
+                    None => return Err(ControllerError::WatchesEnded),
+                },
+                changed = leading.changed(), if leader_open => match changed {
+                    Ok(()) => {
+                        let now = *leading.borrow_and_update();
+                        self.deps.metrics.leader.set(i64::from(now));
+                        if now && !was_leading {
+                            tracing::info!("leading: scheduling pending pods");
+                        }
+                        was_leading = now;
+                    }
+                    Err(_) => leader_open = false,
+                },
+                view = forecast.changed(), if forecast_open => match view {
+                    Ok(view) => {
+                        self.take_forecast(&view);
+                        self.queue.forecast_changed();
+                    }
+                    Err(_) => forecast_open = false,
+                },
+                _ = sleep_until(real_deadline) => {}
+                _ = clock.sleep_until(clock_deadline.unwrap_or(Timestamp::MAX)), if clock_deadline.is_some() => {
+                    self.queue.wake(clock.now());
+                }
+                _ = std::future::ready(()), if ready => self.schedule_next(),
+            }
+            self.deps.metrics.set_queue(self.queue.counts());
+        }
+    }
+
+    /// Every watch has listed, and this replica leads.
+    fn ready(&self) -> bool {
+        self.synced.iter().all(|s| *s) && *self.leading.borrow()
+    }
+
+    fn grace_end(&self) -> Option<Instant> {
+        (!self.have_forecast && self.started.elapsed() < self.cfg.data_grace).then(|| self.started + self.cfg.data_grace)
+    }
+
+    fn take_forecast(&mut self, view: &ForecastView) {
+        let mut intensities = Intensities::new();
+        for series in view.zones.values() {
+            intensities.insert(series.clone());
+        }
+        self.intensities = intensities;
+        self.decisions.planner.staleness_bound = view.staleness_bound;
+        self.have_forecast |= view.updated_at.is_some() || view.last_hub_contact.is_some();
+    }
+
+    fn on_watched(&mut self, w: Watched) {
+        if w.is_init_done() {
+            self.synced[w.kind_index()] = true;
+        }
+        let changes = self.cache.apply(w, self.deps.clock.now());
+        self.on_changes(changes);
+    }
+
+    fn on_changes(&mut self, ch: Changes) {
+        let now = Instant::now();
+        for uid in &ch.removed {
+            self.queue.remove(uid);
+        }
+        for uid in &ch.added {
+            self.queue.add(uid);
+        }
+        for uid in &ch.updated {
+            self.queue.pod_updated(uid, now);
+        }
+        if ch.cluster {
+            self.queue.cluster_changed(now);
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) {
+        let now = Instant::now();
+        match outcome {
+            Outcome::Bound { uid } => {
+                self.cache.snapshot.confirm(&uid);
+                self.queue.remove(&uid);
+            }
+            Outcome::Conflict { uid, gone } => {
+                self.cache.snapshot.forget(&uid);
+                if gone {
+                    self.queue.remove(&uid);
+                } else {
+                    self.queue.retry_later(&uid, now);
+                }
+            }
+            Outcome::BindFailed { uid } => {
+                self.cache.snapshot.forget(&uid);
+                self.queue.retry_later(&uid, now);
+            }
+            Outcome::NotLeader { uid } => {
+                self.cache.snapshot.forget(&uid);
+                self.queue.retry_now(&uid);
+            }
+            Outcome::Reported { uid, next, written, announced } => {
+                if let Some(p) = self.cache.pending.get_mut(&uid) {
+                    p.condition = written;
+                    if announced.is_some() {
+                        p.announced_start = announced;
+                    }
+                }
+                match next {
+                    Next::Unschedulable => self.queue.unschedulable(&uid, now),
+                    Next::WaitUntil(t) => self.queue.wait_until(&uid, t),
+                }
+            }
+        }
+    }
+
+    /// Decides for the next pod in the queue and hands the API work to a task.
+    fn schedule_next(&mut self) {
+        let Some(uid) = self.queue.pop(Instant::now()) else { return };
+        let Some(pending) = self.cache.pending.get(&uid) else {
+            self.queue.remove(&uid);
+            return;
+        };
+        let pod = pending.pod.clone();
+        let mut info = self.cache.pod_info(&pod);
+        info.created = effective_creation(info.created, pending.first_seen);
+        let deferrable = matches!(info.deferral, DeferralRequest::Defer(_));
+        if deferrable && self.grace_end().is_some() {
+            // Just started, no forecast yet: hold opted-in pods briefly rather than
+            // release them all for lack of data.
+            self.queue.retry_later(&uid, Instant::now());
+            return;
+        }
+        let now = self.deps.clock.now();
+        let started = std::time::Instant::now();
+        let decision = schedule_one(&self.decisions, &self.cache.snapshot, &info, &self.intensities, now);
+        self.deps.metrics.decision_seconds.observe(started.elapsed().as_secs_f64());
+        let Some(pending) = self.cache.pending.get_mut(&uid) else { return };
+        let current = pending.condition.clone();
+        match decision {
+            Decision::Bind(b) => {
+                self.deps.metrics.attempt("bind");
+                // The first baseline known for the pod: nearest to its creation.
+                if pending.baseline.is_none() {
+                    pending.baseline = b.baseline;
+                }
+                let baseline = pending.baseline;
+                if let Err(e) = self.cache.snapshot.assume(&info, &b.node) {
+                    tracing::warn!(pod = info.name, error = %e, "cannot assume the pod; retrying");
+                    self.queue.retry_later(&uid, Instant::now());
+                    return;
+                }
+                let invalid = matches!(info.deferral, DeferralRequest::Invalid(_));
+                self.reporter.spawn_bind(BindJob {
+                    uid,
+                    pod,
+                    node: b.node,
+                    zone: b.zone,
+                    intensity: b.intensity,
+                    baseline,
+                    first_seen: pending.first_seen,
+                    deferral_note: b.deferral_note.map(|n| (n, invalid)),
+                });
+            }
+            Decision::Wait(d) => {
+                self.deps.metrics.attempt("waiting");
+                if pending.baseline.is_none() {
+                    pending.baseline = d.baseline;
+                }
+                if !pending.deferred_counted {
+                    pending.deferred_counted = true;
+                    self.deps.metrics.pods_deferred.inc();
+                }
+                let announce = pending.announced_start != Some(d.plan.start);
+                self.reporter.spawn_report(ReportJob {
+                    uid,
+                    pod,
+                    condition: Condition { reason: REASON_WAITING.into(), message: d.plan.message.clone() },
+                    current,
+                    event: announce.then(|| (EventType::Normal, REASON_WAITING, d.plan.message.clone())),
+                    next: Next::WaitUntil(d.plan.recheck_by),
+                    announced: announce.then_some(d.plan.start),
+                });
+            }
+            Decision::Unschedulable { message } => {
+                self.deps.metrics.attempt("unschedulable");
+                tracing::debug!(pod = info.name, message, "unschedulable");
+                self.reporter.spawn_report(ReportJob {
+                    uid,
+                    pod,
+                    condition: Condition { reason: REASON_UNSCHEDULABLE.into(), message: message.clone() },
+                    current,
+                    event: Some((EventType::Warning, events::REASON_FAILED, message)),
+                    next: Next::Unschedulable,
+                    announced: None,
+                });
+            }
+            Decision::Gated { message } => {
+                self.deps.metrics.attempt("gated");
+                self.reporter.spawn_report(ReportJob {
+                    uid,
+                    pod,
+                    condition: Condition { reason: REASON_SCHEDULING_GATED.into(), message },
+                    current,
+                    event: None,
+                    next: Next::Unschedulable,
+                    announced: None,
+                });
+            }
+        }
+    }
+}
+
+/// The pod's creation on the agent's clock. On a real clock that is its
+/// creationTimestamp (or earlier than first sight, after an agent restart). Under a
+/// simulated clock replaying another time the creationTimestamp lies in the clock's
+/// future; then the first sight stands in for it, so a pod's slack is measured on
+/// the same clock as its planned start. Either way a pod is never held past its
+/// promised latest start as measured from the earlier of the two.
+pub(super) fn effective_creation(created: Timestamp, first_seen: Timestamp) -> Timestamp {
+    created.min(first_seen)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
