@@ -59,14 +59,17 @@ pub async fn bind(
 }
 
 /// Whether a pod this scheduler may still bind exists under this UID (after a 409).
-pub async fn still_pending(client: &kube::Client, pod: &Pod, scheduler_name: &str) -> Result<bool, kube::Error> {
+pub async fn still_pending(
+    client: &kube::Client,
+    pod: &Pod,
+    scheduler_name: &str,
+) -> Result<bool, kube::Error> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let name = pod.metadata.name.as_deref().unwrap_or_default();
-    Ok(api
-        .get_opt(name)
-        .await?
-        .is_some_and(|now| now.metadata.uid == pod.metadata.uid && super::super::adapter::is_ours(&now, scheduler_name)))
+    Ok(api.get_opt(name).await?.is_some_and(|now| {
+        now.metadata.uid == pod.metadata.uid && super::super::adapter::is_ours(&now, scheduler_name)
+    }))
 }
 
 /// The PodScheduled condition as kube-scheduler writes it on failure.

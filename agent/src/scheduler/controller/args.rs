@@ -74,14 +74,21 @@ impl SchedulerArgs {
     }
 
     /// The controller's settings; `identity` names this replica in the Lease and events.
-    pub fn config(&self, identity: &str) -> Result<ControllerConfig, gridshift_proto::zones::InvalidOverride> {
+    pub fn config(
+        &self,
+        identity: &str,
+    ) -> Result<ControllerConfig, gridshift_proto::zones::InvalidOverride> {
         Ok(ControllerConfig {
             scheduler_name: self.scheduler_name.clone(),
             zones: self.zone_config(),
             zone_map: self.zone_map()?,
             decisions: SchedulerConfig::default(),
             queue: QueueConfig::default(),
-            leader: LeaderConfig::new(&self.leader_election_namespace, &self.leader_election_lease_name, identity),
+            leader: LeaderConfig::new(
+                &self.leader_election_namespace,
+                &self.leader_election_lease_name,
+                identity,
+            ),
             data_grace: self.scheduler_data_grace,
             bind_concurrency: 16,
         })

@@ -11,9 +11,9 @@ use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 
 use super::informers::Watched;
+use crate::scheduler::Snapshot;
 use crate::scheduler::adapter::{self, ZoneConfig};
 use crate::scheduler::model::{ClaimState, PodInfo};
-use crate::scheduler::Snapshot;
 
 /// A pod waiting for this scheduler.
 #[derive(Debug, Clone)]
@@ -93,9 +93,15 @@ impl ClusterCache {
         match event {
             Watched::Node(e) => self.on_event(kind, e, &mut ch, clock_now, Self::node_seen, Self::node_gone),
             Watched::Pod(e) => self.on_event(kind, e, &mut ch, clock_now, Self::pod_seen, Self::pod_gone),
-            Watched::Claim(e) => self.on_event(kind, e, &mut ch, clock_now, Self::claim_seen, Self::claim_gone),
-            Watched::Volume(e) => self.on_event(kind, e, &mut ch, clock_now, Self::volume_seen, Self::volume_gone),
-            Watched::Class(e) => self.on_event(kind, e, &mut ch, clock_now, Self::class_seen, Self::class_gone),
+            Watched::Claim(e) => {
+                self.on_event(kind, e, &mut ch, clock_now, Self::claim_seen, Self::claim_gone)
+            }
+            Watched::Volume(e) => {
+                self.on_event(kind, e, &mut ch, clock_now, Self::volume_seen, Self::volume_gone)
+            }
+            Watched::Class(e) => {
+                self.on_event(kind, e, &mut ch, clock_now, Self::class_seen, Self::class_gone)
+            }
         }
         ch
     }
@@ -253,11 +259,13 @@ impl ClusterCache {
 fn key_of<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
     let meta = obj.meta();
     if K::kind(&()) == "Pod" {
-        return meta.uid.clone().unwrap_or_else(|| format!(
-            "{}/{}",
-            meta.namespace.as_deref().unwrap_or("default"),
-            meta.name.as_deref().unwrap_or_default()
-        ));
+        return meta.uid.clone().unwrap_or_else(|| {
+            format!(
+                "{}/{}",
+                meta.namespace.as_deref().unwrap_or("default"),
+                meta.name.as_deref().unwrap_or_default()
+            )
+        });
     }
     match &meta.namespace {
         Some(ns) => format!("{ns}/{}", meta.name.as_deref().unwrap_or_default()),

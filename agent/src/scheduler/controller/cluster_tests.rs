@@ -6,7 +6,11 @@ fn now() -> Timestamp {
 }
 
 fn cache() -> ClusterCache {
-    ClusterCache::new("carbon-aware-scheduler", ZoneConfig::default(), gridshift_proto::zones::ZoneMap::builtin())
+    ClusterCache::new(
+        "carbon-aware-scheduler",
+        ZoneConfig::default(),
+        gridshift_proto::zones::ZoneMap::builtin(),
+    )
 }
 
 fn node(name: &str, cpu: &str) -> Node {
@@ -37,11 +41,13 @@ fn pending_pods_are_ours_and_unbound_and_leave_when_bound() {
     let ch = c.apply(Watched::Pod(Event::Apply(pod("theirs", "u2", "default-scheduler", None))), now());
     assert!(ch.added.is_empty() && !c.pending.contains_key("u2"));
     // Bound (by us): no longer pending, and it now holds its CPU on n1.
-    let ch = c.apply(Watched::Pod(Event::Apply(pod("mine", "u1", "carbon-aware-scheduler", Some("n1")))), now());
+    let ch =
+        c.apply(Watched::Pod(Event::Apply(pod("mine", "u1", "carbon-aware-scheduler", Some("n1")))), now());
     assert_eq!(ch.removed, ["u1"]);
     assert_eq!(c.snapshot.node("n1").unwrap().requested.milli_cpu, 1000);
     // Deleting a bound pod frees capacity: unschedulable pods may fit now.
-    let ch = c.apply(Watched::Pod(Event::Delete(pod("mine", "u1", "carbon-aware-scheduler", Some("n1")))), now());
+    let ch =
+        c.apply(Watched::Pod(Event::Delete(pod("mine", "u1", "carbon-aware-scheduler", Some("n1")))), now());
     assert!(ch.cluster);
     assert_eq!(c.snapshot.node("n1").unwrap().requested.milli_cpu, 0);
 }
@@ -93,8 +99,10 @@ fn only_scheduling_relevant_pod_changes_count_as_updates() {
 fn claims_are_read_through_their_volume_and_class() {
     let mut c = cache();
     let mut p = pod("p", "u1", "carbon-aware-scheduler", None);
-    p.spec.as_mut().unwrap().volumes =
-        Some(vec![serde_json::from_value(json!({"name": "data", "persistentVolumeClaim": {"claimName": "data"}})).unwrap()]);
+    p.spec.as_mut().unwrap().volumes = Some(vec![
+        serde_json::from_value(json!({"name": "data", "persistentVolumeClaim": {"claimName": "data"}}))
+            .unwrap(),
+    ]);
     assert_eq!(c.pod_info(&p).volume_claims[0].state, ClaimState::Missing);
     let class = serde_json::from_value(json!({"metadata": {"name": "local"}, "provisioner": "x",
         "volumeBindingMode": "WaitForFirstConsumer"}))
@@ -105,9 +113,10 @@ fn claims_are_read_through_their_volume_and_class() {
     .unwrap();
     c.apply(Watched::Claim(Event::Apply(pvc)), now());
     assert_eq!(c.pod_info(&p).volume_claims[0].state, ClaimState::WaitForFirstConsumer);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data", "namespace": "default"},
+    let pvc: PersistentVolumeClaim =
+        serde_json::from_value(json!({"metadata": {"name": "data", "namespace": "default"},
         "spec": {"storageClassName": "local", "volumeName": "pv1"}}))
-    .unwrap();
+        .unwrap();
     c.apply(Watched::Claim(Event::Apply(pvc.clone())), now());
     assert_eq!(c.pod_info(&p).volume_claims[0].state, ClaimState::Bound { node_affinity: None });
     c.apply(Watched::Claim(Event::Delete(pvc)), now());

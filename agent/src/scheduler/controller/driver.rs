@@ -127,7 +127,8 @@ impl Driver {
     }
 
     fn grace_end(&self) -> Option<Instant> {
-        (!self.have_forecast && self.started.elapsed() < self.cfg.data_grace).then(|| self.started + self.cfg.data_grace)
+        (!self.have_forecast && self.started.elapsed() < self.cfg.data_grace)
+            .then(|| self.started + self.cfg.data_grace)
     }
 
     fn take_forecast(&mut self, view: &ForecastView) {
@@ -171,8 +172,10 @@ impl Driver {
                 self.cache.snapshot.confirm(&uid);
                 self.queue.remove(&uid);
             }
+            // A failed binding releases what its assumption booked: pods that did not
+            // fit meanwhile may fit now.
             Outcome::Conflict { uid, gone } => {
-                self.cache.snapshot.forget(&uid);
+                self.forget(&uid, now);
                 if gone {
                     self.queue.remove(&uid);
                 } else {
@@ -180,11 +183,11 @@ impl Driver {
                 }
             }
             Outcome::BindFailed { uid } => {
-                self.cache.snapshot.forget(&uid);
+                self.forget(&uid, now);
                 self.queue.retry_later(&uid, now);
             }
             Outcome::NotLeader { uid } => {
-                self.cache.snapshot.forget(&uid);
+                self.forget(&uid, now);
                 self.queue.retry_now(&uid);
             }
             Outcome::Reported { uid, next, written, announced } => {
@@ -200,6 +203,11 @@ impl Driver {
                 }
             }
         }
+    }
+
+    fn forget(&mut self, uid: &str, now: Instant) {
+        self.cache.snapshot.forget(uid);
+        self.queue.cluster_changed(now);
     }
 
     /// Decides for the next pod in the queue and hands the API work to a task.

@@ -107,7 +107,11 @@ impl EventWriter {
         let pod_name = regarding.name.clone().unwrap_or_default();
         let name = format!("{pod_name}.{:x}", now.as_nanosecond());
         let event = Event {
-            metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(namespace.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
             event_time: Some(MicroTime(now)),
             type_: Some(type_.as_str().into()),
             reason: Some(reason.into()),

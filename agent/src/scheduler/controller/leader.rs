@@ -52,11 +52,10 @@ pub fn spawn(
         let mut delay = Duration::from_secs(1);
         // The Lease is read or created first; the API may not be reachable yet.
         let manager = loop {
-            let params = LeaseParams::new(
-                cfg.identity.clone(),
-                cfg.lease_duration.as_secs().max(1),
-                cfg.renew_grace.as_secs().max(1),
-            );
+            // kube-lease-manager counts whole seconds and needs 0 < grace < duration.
+            let duration = cfg.lease_duration.as_secs().max(2);
+            let grace = cfg.renew_grace.as_secs().clamp(1, duration - 1);
+            let params = LeaseParams::new(cfg.identity.clone(), duration, grace);
             let built = LeaseManagerBuilder::new(client.clone(), cfg.lease_name.clone())
                 .with_namespace(cfg.namespace.clone())
                 .with_parameters(params)

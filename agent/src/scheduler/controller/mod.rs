@@ -93,7 +93,11 @@ pub enum ControllerError {
 
 /// Runs the scheduler until `shutdown` turns true. Watches start at once; decisions
 /// start when every watch has listed and this replica holds the lease.
-pub async fn run(cfg: ControllerConfig, deps: Deps, shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
+pub async fn run(
+    cfg: ControllerConfig,
+    deps: Deps,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ControllerError> {
     tracing::info!(
         scheduler = cfg.scheduler_name,
         identity = cfg.leader.identity,

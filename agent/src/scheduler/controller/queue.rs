@@ -45,10 +45,17 @@ enum Place {
     Active,
     Backoff(Instant),
     /// Since when, and until when its backoff runs.
-    Unschedulable { since: Instant, backoff_until: Instant },
+    Unschedulable {
+        since: Instant,
+        backoff_until: Instant,
+    },
     Waiting(Timestamp),
     /// `dirty`: the pod itself changed meanwhile.
-    InFlight { cluster_epoch: u64, forecast_epoch: u64, dirty: bool },
+    InFlight {
+        cluster_epoch: u64,
+        forecast_epoch: u64,
+        dirty: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

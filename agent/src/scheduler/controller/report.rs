@@ -15,13 +15,27 @@ use super::metrics::SchedulerMetrics;
 /// What the loop does with the pod next.
 #[derive(Debug)]
 pub enum Outcome {
-    Bound { uid: String },
+    Bound {
+        uid: String,
+    },
     /// The binding was refused; `gone`: the pod no longer needs us.
-    Conflict { uid: String, gone: bool },
-    BindFailed { uid: String },
+    Conflict {
+        uid: String,
+        gone: bool,
+    },
+    BindFailed {
+        uid: String,
+    },
     /// Leadership was lost before the binding was sent.
-    NotLeader { uid: String },
-    Reported { uid: String, next: Next, written: Option<Condition>, announced: Option<Timestamp> },
+    NotLeader {
+        uid: String,
+    },
+    Reported {
+        uid: String,
+        next: Next,
+        written: Option<Condition>,
+        announced: Option<Timestamp>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,8 +114,7 @@ impl Reporter {
             return Outcome::NotLeader { uid };
         }
         let now = self.clock.now();
-        let annotations =
-            api::accounting_annotations(job.zone.as_deref(), job.intensity, job.baseline, now);
+        let annotations = api::accounting_annotations(job.zone.as_deref(), job.intensity, job.baseline, now);
         match api::bind(&self.client, &job.pod, &job.node, annotations).await {
             Ok(()) => {
                 self.metrics.account(job.zone.as_deref(), job.intensity, job.baseline);
@@ -111,8 +124,15 @@ impl Reporter {
             }
             Err(BindError::Conflict(msg)) => {
                 self.metrics.bind_conflicts.inc();
-                let gone = !api::still_pending(&self.client, &job.pod, &self.scheduler_name).await.unwrap_or(true);
-                tracing::info!(pod = pod_name(&job.pod), node = job.node, gone, reason = msg, "binding refused (409)");
+                let gone =
+                    !api::still_pending(&self.client, &job.pod, &self.scheduler_name).await.unwrap_or(true);
+                tracing::info!(
+                    pod = pod_name(&job.pod),
+                    node = job.node,
+                    gone,
+                    reason = msg,
+                    "binding refused (409)"
+                );
                 Outcome::Conflict { uid, gone }
             }
             Err(BindError::Gone) => Outcome::Conflict { uid, gone: true },
