@@ -35,7 +35,18 @@ async fn pods_land_on_the_cleanest_feasible_node_with_their_carbon_accounting() 
     }
     let clock: SharedClock = Arc::new(ManualClock::new(t));
     let series = zones.iter().map(|z| forecast(z, t, 24)).collect();
-    let replica = Replica::start(client.clone(), clock, view(series, t, DAY), config("replica-a"));
+    // The agent was told its primary zone; the scheduler adds its nodes' zones.
+    let (zones_tx, mut hello_zones) = tokio::sync::watch::channel(vec!["GB".to_string()]);
+    let replica = Replica::start_with_zones(
+        client.clone(),
+        clock,
+        view(series, t, DAY),
+        config("replica-a"),
+        Some(zones_tx),
+    );
+    let published =
+        tokio::time::timeout(LIMIT, hello_zones.wait_for(|z| z.len() == 4)).await.unwrap().unwrap().clone();
+    assert_eq!(published, ["GB", "US-CAL-CISO", "US-NW-BPAT", "US-SE-SOCO"]);
 
     // Oracle: the cleanest zone among the nodes each pod can use, from the trace.
     let cleanest = |candidates: &[&'static str]| -> &'static str {

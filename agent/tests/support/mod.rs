@@ -125,9 +125,21 @@ impl Replica {
         view: ForecastView,
         cfg: ControllerConfig,
     ) -> Self {
+        Self::start_with_zones(client, clock, view, cfg, None)
+    }
+
+    /// Also publishing the nodes' grid zones into `node_zones` (the stream's Hello).
+    pub fn start_with_zones(
+        client: kube::Client,
+        clock: SharedClock,
+        view: ForecastView,
+        cfg: ControllerConfig,
+        node_zones: Option<watch::Sender<Vec<String>>>,
+    ) -> Self {
         let (forecast, rx) = watch::channel(Arc::new(view));
         let metrics = SchedulerMetrics::default();
-        let deps = Deps { client, clock, forecast: ForecastHandle::new(rx), metrics: metrics.clone() };
+        let deps =
+            Deps { client, clock, forecast: ForecastHandle::new(rx), metrics: metrics.clone(), node_zones };
         let (shutdown, stop) = watch::channel(false);
         let task = tokio::spawn(controller::run(cfg, deps, stop));
         Self { metrics, forecast, shutdown, task }

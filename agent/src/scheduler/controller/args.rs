@@ -31,6 +31,7 @@ pub struct SchedulerArgs {
     /// Namespace of the scheduler's leader-election Lease.
     #[arg(long, env = "GRIDSHIFT_LEADER_ELECTION_NAMESPACE", default_value = "gridshift-system")]
     pub leader_election_namespace: String,
+    /// Name of that Lease: of several agent replicas only its holder schedules.
     #[arg(long, env = "GRIDSHIFT_LEADER_ELECTION_LEASE_NAME", default_value = "gridshift-scheduler")]
     pub leader_election_lease_name: String,
     /// How long deferrable pods are held for lack of data right after start, so a

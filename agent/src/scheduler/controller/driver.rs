@@ -37,6 +37,8 @@ pub(super) struct Driver {
     synced: [bool; KINDS],
     reporter: Reporter,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
+    /// The zones configured on the command line (the first is the primary).
+    configured_zones: Vec<String>,
 }
 
 impl Driver {
@@ -52,7 +54,9 @@ impl Driver {
             leading: leading.clone(),
             outcomes: tx,
         };
+        let configured_zones = deps.node_zones.as_ref().map(|z| z.borrow().clone()).unwrap_or_default();
         let mut driver = Self {
+            configured_zones,
             cache: ClusterCache::new(&cfg.scheduler_name, cfg.zones.clone(), cfg.zone_map.clone()),
             queue: SchedulingQueue::new(cfg.queue),
             intensities: Intensities::new(),
@@ -145,8 +149,33 @@ impl Driver {
         if w.is_init_done() {
             self.synced[w.kind_index()] = true;
         }
+        let nodes = w.kind_index() == 0;
         let changes = self.cache.apply(w, self.deps.clock.now());
         self.on_changes(changes);
+        if nodes && self.synced[0] {
+            self.publish_zones();
+        }
+    }
+
+    /// Configured zones first, then the nodes' grid zones.
+    fn publish_zones(&self) {
+        let Some(tx) = &self.deps.node_zones else { return };
+        let mut zones = self.configured_zones.clone();
+        let mut found: Vec<&String> = self.cache.snapshot.zones().iter().collect();
+        found.sort();
+        for z in found {
+            if !zones.contains(z) {
+                zones.push(z.clone());
+            }
+        }
+        tx.send_if_modified(|cur| {
+            let changed = *cur != zones;
+            if changed {
+                tracing::info!(?zones, "grid zones of this cluster's nodes changed");
+                *cur = zones;
+            }
+            changed
+        });
     }
 
     fn on_changes(&mut self, ch: Changes) {

@@ -60,7 +60,15 @@ pub struct EventWriter {
     client: kube::Client,
     controller: String,
     instance: String,
-    seen: Arc<Mutex<HashMap<Key, Seen>>>,
+    seen: Arc<Mutex<SeenCache>>,
+}
+
+#[derive(Default)]
+struct SeenCache {
+    by_key: HashMap<Key, Seen>,
+    /// Old entries are swept at most once a minute, not on every event: with
+    /// thousands of pods bound per minute a sweep per event would be quadratic.
+    last_sweep: Option<Timestamp>,
 }
 
 impl EventWriter {
@@ -92,8 +100,11 @@ impl EventWriter {
         };
         let repeat = {
             let mut seen = self.seen.lock();
-            seen.retain(|_, s| now.duration_since(s.first) < SERIES_WINDOW);
-            seen.get_mut(&key).map(|s| {
+            if seen.last_sweep.is_none_or(|t| now.duration_since(t) > SignedDuration::from_mins(1)) {
+                seen.by_key.retain(|_, s| now.duration_since(s.first) < SERIES_WINDOW);
+                seen.last_sweep = Some(now);
+            }
+            seen.by_key.get_mut(&key).filter(|s| now.duration_since(s.first) < SERIES_WINDOW).map(|s| {
                 s.count += 1;
                 s.clone()
             })
@@ -123,7 +134,7 @@ impl EventWriter {
             ..Default::default()
         };
         api.create(&PostParams::default(), &event).await?;
-        self.seen.lock().insert(key, Seen { name, count: 1, first: now });
+        self.seen.lock().by_key.insert(key, Seen { name, count: 1, first: now });
         Ok(())
     }
 }

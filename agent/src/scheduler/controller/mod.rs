@@ -83,6 +83,10 @@ pub struct Deps {
     pub clock: SharedClock,
     pub forecast: ForecastHandle,
     pub metrics: SchedulerMetrics,
+    /// The zones the agent asks the hub for (its `Hello`). When given, the grid zones
+    /// of the cluster's nodes are added to the configured ones, so the hub streams
+    /// the forecasts the scheduler needs.
+    pub node_zones: Option<watch::Sender<Vec<String>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
