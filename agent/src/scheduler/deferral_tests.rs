@@ -91,7 +91,8 @@ fn gb_winter_evening_peak_waits_for_the_night_trough() {
     let stale = created + PlannerConfig::default().staleness_bound + SignedDuration::from_nanos(1);
     assert_eq!(w.recheck_by, stale, "re-planned on fresh data");
     // …where, without a newer forecast, it starts at once rather than waiting on old data.
-    let Plan::RunNow { why, .. } = plan(&s, created, w.recheck_by, &[&forecast], &PlannerConfig::default()) else {
+    let Plan::RunNow { why, .. } = plan(&s, created, w.recheck_by, &[&forecast], &PlannerConfig::default())
+    else {
         panic!("a plan on stale data must not be renewed");
     };
     assert_eq!(why, RunNowWhy::NoFreshData);

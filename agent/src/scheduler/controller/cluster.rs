@@ -248,11 +248,35 @@ impl ClusterCache {
         self.volumes_changed(ch);
     }
 
+    /// The zones for the stream's `Hello`: the configured ones first (the first is the
+    /// cluster's primary zone), then the grid zones of the nodes, sorted.
+    pub fn hello_zones(&self, configured: &[String]) -> Vec<String> {
+        let mut zones = configured.to_vec();
+        let mut found: Vec<&String> = self.snapshot.zones().iter().collect();
+        found.sort();
+        for z in found {
+            if !zones.contains(z) {
+                zones.push(z.clone());
+            }
+        }
+        zones
+    }
+
     /// Pending pods' claim states are re-read at their next attempt; a volume change
     /// may make an unschedulable pod schedulable.
     fn volumes_changed(&mut self, ch: &mut Changes) {
         ch.cluster = true;
     }
+}
+
+/// The pod's creation on the agent's clock. On a real clock that is its
+/// creationTimestamp (earlier than first sight after an agent restart). Under a
+/// simulated clock replaying another time the creationTimestamp lies in the clock's
+/// future; then the first sight stands in for it, so a pod's slack is measured on the
+/// same clock as its planned start. Either way a pod is never held past its promised
+/// latest start as measured from the earlier of the two.
+pub fn effective_creation(created: Timestamp, first_seen: Timestamp) -> Timestamp {
+    created.min(first_seen)
 }
 
 /// Namespaced objects as `ns/name`, cluster-scoped by name, pods by UID.

@@ -122,3 +122,26 @@ fn claims_are_read_through_their_volume_and_class() {
     c.apply(Watched::Claim(Event::Delete(pvc)), now());
     assert_eq!(c.pod_info(&p).volume_claims[0].state, ClaimState::Missing);
 }
+
+#[test]
+fn hello_zones_keep_the_configured_primary_first() {
+    let mut c = cache();
+    let mut n2 = node("n2", "4");
+    n2.metadata.labels.as_mut().unwrap().insert("carbon-zone".into(), "US-CAL-CISO".into());
+    c.apply(Watched::Node(Event::Apply(n2)), now());
+    c.apply(Watched::Node(Event::Apply(node("n1", "4"))), now());
+    assert_eq!(c.hello_zones(&["FR".into()]), ["FR", "GB", "US-CAL-CISO"]);
+    assert_eq!(c.hello_zones(&["GB".into()]), ["GB", "US-CAL-CISO"]);
+}
+
+#[test]
+fn creation_is_measured_on_the_agent_clock() {
+    let (api, seen) = (ts("2026-03-01T10:00:00Z"), ts("2022-01-11T17:00:00Z"));
+    assert_eq!(effective_creation(api, seen), seen, "a replayed clock: first sight stands in");
+    let (api, seen) = (ts("2022-01-11T16:00:00Z"), ts("2022-01-11T17:00:00Z"));
+    assert_eq!(effective_creation(api, seen), api, "after a restart the slack still counts from creation");
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}

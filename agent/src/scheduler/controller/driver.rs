@@ -33,6 +33,9 @@ pub(super) struct Driver {
     decisions: SchedulerConfig,
     /// A forecast has arrived since start (ends the data grace early).
     have_forecast: bool,
+    /// The forecast data `intensities` was built from (replaced, never mutated, by the
+    /// stream client when it changes).
+    zones: Option<Arc<std::collections::BTreeMap<String, gridshift_proto::Series>>>,
     started: Instant,
     synced: [bool; KINDS],
     reporter: Reporter,
@@ -62,6 +65,7 @@ impl Driver {
             intensities: Intensities::new(),
             decisions: cfg.decisions.clone(),
             have_forecast: false,
+            zones: None,
             started: Instant::now(),
             synced: [false; KINDS],
             reporter,
@@ -110,8 +114,9 @@ impl Driver {
                 },
                 view = forecast.changed(), if forecast_open => match view {
                     Ok(view) => {
-                        self.take_forecast(&view);
-                        self.queue.forecast_changed();
+                        if self.take_forecast(&view) {
+                            self.queue.forecast_changed();
+                        }
                     }
                     Err(_) => forecast_open = false,
                 },
@@ -135,14 +140,23 @@ impl Driver {
             .then(|| self.started + self.cfg.data_grace)
     }
 
-    fn take_forecast(&mut self, view: &ForecastView) {
+    /// Takes a new view of the forecast; `true` if the data changed. Heartbeats from
+    /// the hub also publish a view (contact time); they change nothing here.
+    fn take_forecast(&mut self, view: &ForecastView) -> bool {
+        self.have_forecast |= view.updated_at.is_some() || view.last_hub_contact.is_some();
+        let same = self.zones.as_ref().is_some_and(|z| Arc::ptr_eq(z, &view.zones))
+            && self.decisions.planner.staleness_bound == view.staleness_bound;
+        if same {
+            return false;
+        }
+        self.zones = Some(view.zones.clone());
         let mut intensities = Intensities::new();
         for series in view.zones.values() {
             intensities.insert(series.clone());
         }
         self.intensities = intensities;
         self.decisions.planner.staleness_bound = view.staleness_bound;
-        self.have_forecast |= view.updated_at.is_some() || view.last_hub_contact.is_some();
+        true
     }
 
     fn on_watched(&mut self, w: Watched) {
@@ -157,17 +171,10 @@ impl Driver {
         }
     }
 
-    /// Configured zones first, then the nodes' grid zones.
+    /// Tells the stream which zones to ask the hub for.
     fn publish_zones(&self) {
         let Some(tx) = &self.deps.node_zones else { return };
-        let mut zones = self.configured_zones.clone();
-        let mut found: Vec<&String> = self.cache.snapshot.zones().iter().collect();
-        found.sort();
-        for z in found {
-            if !zones.contains(z) {
-                zones.push(z.clone());
-            }
-        }
+        let zones = self.cache.hello_zones(&self.configured_zones);
         tx.send_if_modified(|cur| {
             let changed = *cur != zones;
             if changed {
@@ -248,7 +255,7 @@ impl Driver {
         };
         let pod = pending.pod.clone();
         let mut info = self.cache.pod_info(&pod);
-        info.created = effective_creation(info.created, pending.first_seen);
+        info.created = super::cluster::effective_creation(info.created, pending.first_seen);
         let deferrable = matches!(info.deferral, DeferralRequest::Defer(_));
         if deferrable && self.grace_end().is_some() {
             // Just started, no forecast yet: hold opted-in pods briefly rather than
@@ -334,16 +341,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// The pod's creation on the agent's clock. On a real clock that is its
-/// creationTimestamp (or earlier than first sight, after an agent restart). Under a
-/// simulated clock replaying another time the creationTimestamp lies in the clock's
-/// future; then the first sight stands in for it, so a pod's slack is measured on
-/// the same clock as its planned start. Either way a pod is never held past its
-/// promised latest start as measured from the earlier of the two.
-pub(super) fn effective_creation(created: Timestamp, first_seen: Timestamp) -> Timestamp {
-    created.min(first_seen)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
