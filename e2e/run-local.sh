@@ -5,10 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -q -p gridshift-hub -p gridshift-agent
+cargo build --release -q -p gridshift-hub -p gridshift-agent -p gridshift-sim
 bin="${CARGO_TARGET_DIR:-target}/release"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The agent's member cluster: a simulated API server (with the scheduler's Lease namespace).
+mkdir -p "$work/manifests"
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: gridshift-system}\n' >"$work/manifests/ns.yaml"
+coproc SIM { "$bin/gridshift-sim" --listen 127.0.0.1:16443 --kubeconfig-out "$work/member.kubeconfig" \
+  --crds e2e/crds --crds "$work/manifests" 2>"$work/sim.log"; }
+read -r _ _ <&"${SIM[0]}"
 
 "$bin/gridshift-hub" certs init --out "$work/pki" --cluster member-gb >/dev/null
 clock=(--clock-start 2022-06-01T00:00:00Z --clock-speed 60)
@@ -17,7 +24,8 @@ clock=(--clock-start 2022-06-01T00:00:00Z --clock-speed 60)
   --carbon-providers replay --replay-dir e2e/data/carbon-intensity-open "${clock[@]}" 2>"$work/hub.log" &
 "$bin/gridshift-agent" --cluster-name member-gb --hub-url https://localhost:17443 \
   --tls-ca "$work/pki/ca.crt" --tls-cert "$work/pki/member-gb.crt" --tls-key "$work/pki/member-gb.key" \
-  --node-zone GB --ops-listen 127.0.0.1:18081 "${clock[@]}" 2>"$work/agent.log" &
+  --node-zone GB --ops-listen 127.0.0.1:18081 --kubeconfig "$work/member.kubeconfig" \
+  "${clock[@]}" 2>"$work/agent.log" &
 
 for _ in $(seq 1 50); do
   if curl -sf 127.0.0.1:18081/metrics 2>/dev/null | grep -q '^gridshift_agent_hub_connected 1'; then

@@ -2,7 +2,9 @@
 //! and serves it to the agent's controllers.
 use anyhow::Context;
 use clap::Parser;
+use gridshift_agent::forecast::ForecastHandle;
 use gridshift_agent::metrics::{ForecastAgeCollector, StreamMetrics};
+use gridshift_agent::scheduler::controller::{self as scheduler, SchedulerArgs, SchedulerMetrics};
 use gridshift_agent::stream::{ClientConfig, StreamClient};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
@@ -49,10 +51,46 @@ struct Args {
     /// Address of the /metrics, /healthz and /readyz endpoint.
     #[arg(long, env = "GRIDSHIFT_OPS_LISTEN", default_value = "0.0.0.0:8081")]
     ops_listen: SocketAddr,
+    /// Kubeconfig of this member cluster (default: KUBECONFIG, else in-cluster).
+    #[arg(long, env = "GRIDSHIFT_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// What the agent does in its cluster.
+    #[arg(
+        long,
+        env = "GRIDSHIFT_FEATURES",
+        value_delimiter = ',',
+        default_value = "configmap,keda,scheduler"
+    )]
+    features: Vec<Feature>,
+    #[command(flatten)]
+    scheduler: SchedulerArgs,
     #[command(flatten)]
     clock: ClockArgs,
     #[command(flatten)]
     log: LogArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Feature {
+    /// Keep kube-system/carbon-intensity for existing consumers.
+    Configmap,
+    /// Cap KEDA ScaledObjects per CarbonAwareKedaScaler.
+    Keda,
+    /// Place pods with schedulerName carbon-aware-scheduler.
+    Scheduler,
+}
+
+/// The member cluster's API client: `--kubeconfig`, else KUBECONFIG or in-cluster.
+async fn kube_client(path: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match path {
+        Some(p) => {
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(p).with_context(|| format!("{}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
 }
 
 #[tokio::main]
@@ -83,20 +121,45 @@ async fn main() -> anyhow::Result<()> {
     let metrics = StreamMetrics::default();
     metrics.register(&mut registry);
     let config = ClientConfig::new(args.hub_url.clone(), args.cluster_name.clone(), tls);
-    let (_zones_tx, zones) = watch::channel(args.node_zones.clone());
+    let (zones_tx, zones) = watch::channel(args.node_zones.clone());
     let (_status_tx, status) = watch::channel(v1::AgentStatus::default());
     let (client, _handle) = StreamClient::new(config, clock.clone(), zones, status, vec![], metrics);
-    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock)));
+    let forecast = ForecastHandle::new(client.view_receiver());
+    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock.clone())));
+    let kube = match args.features.is_empty() {
+        true => None,
+        false => Some(kube_client(args.kubeconfig.as_deref()).await.context("kube client")?),
+    };
+    let scheduler_metrics = SchedulerMetrics::default();
+    scheduler_metrics.register(&mut registry);
 
     let (_ready_tx, ready) = watch::channel(Ok(()));
     let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
     tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
 
     let (shutdown_tx, shutdown) = watch::channel(false);
+    let mut controllers = Vec::new();
+    if let (Some(kube), true) = (&kube, args.features.contains(&Feature::Scheduler)) {
+        let cfg = args.scheduler.config(&scheduler::args::identity()).context("--zone-override")?;
+        let deps = scheduler::Deps {
+            client: kube.clone(),
+            clock: clock.clone(),
+            forecast: forecast.clone(),
+            metrics: scheduler_metrics,
+            node_zones: Some(zones_tx.clone()),
+        };
+        let shutdown = shutdown.clone();
+        controllers.push(tokio::spawn(async move {
+            scheduler::run(cfg, deps, shutdown).await.map_err(anyhow::Error::from)
+        }));
+    }
     let stream = tokio::spawn(client.run(shutdown));
     gridshift_ops::shutdown_signal().await;
     shutdown_tx.send_replace(true);
     stream.await?;
+    for c in controllers {
+        c.await??;
+    }
     Ok(())
 }
 

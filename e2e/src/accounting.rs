@@ -2,7 +2,7 @@
 use k8s_openapi::api::core::v1::Pod;
 
 /// Intensity of the node the pod was placed on, gCO2/kWh.
-pub const ANNOTATION_PLACED: &str = "gridshift.io/bind-intensity";
+pub const ANNOTATION_PLACED: &str = "gridshift.io/bound-intensity";
 /// Intensity a carbon-agnostic placement would have had.
 pub const ANNOTATION_BASELINE: &str = "gridshift.io/baseline-intensity";
 

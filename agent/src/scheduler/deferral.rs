@@ -240,11 +240,13 @@ pub fn plan(
             ),
         );
     }
+    // The first instant the data behind the plan is stale (`is_fresh` still accepts an
+    // age equal to the bound): re-planning any earlier would find the same plan.
     let stale_at = fresh
         .iter()
         .filter_map(|s| s.generated_at.saturating_add(cfg.staleness_bound).ok())
         .min()
-        .unwrap_or(start);
+        .map_or(start, |t| t.saturating_add(SignedDuration::from_nanos(1)).unwrap_or(t));
     let message = format!(
         "waiting for cleaner electricity: planned start {start} in {zone} ({planned_mean:.0} vs {now_mean:.0} gCO2eq/kWh \
          now over a {} run, {:.0}% less); starts by {latest_start} at the latest",

@@ -87,7 +87,15 @@ fn gb_winter_evening_peak_waits_for_the_night_trough() {
     assert!((0..=6).contains(&hour), "night trough, got {}", w.start);
     assert!(w.planned_mean < 0.85 * w.now_mean, "{} vs {}", w.planned_mean, w.now_mean);
     assert_eq!(w.latest_start, created + h(12));
-    assert_eq!(w.recheck_by, created + PlannerConfig::default().staleness_bound, "re-planned on fresh data");
+    // Re-planned when the forecast behind the plan goes stale (first instant past the bound)…
+    let stale = created + PlannerConfig::default().staleness_bound + SignedDuration::from_nanos(1);
+    assert_eq!(w.recheck_by, stale, "re-planned on fresh data");
+    // …where, without a newer forecast, it starts at once rather than waiting on old data.
+    let Plan::RunNow { why, .. } = plan(&s, created, w.recheck_by, &[&forecast], &PlannerConfig::default())
+    else {
+        panic!("a plan on stale data must not be renewed");
+    };
+    assert_eq!(why, RunNowWhy::NoFreshData);
     assert!(w.message.contains("planned start") && w.message.contains("GB"), "{}", w.message);
 }
 

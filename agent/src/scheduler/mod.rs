@@ -7,6 +7,7 @@
 //! benchmark all drive this same function. See `README.md` in this directory.
 pub mod adapter;
 pub mod cache;
+pub mod controller;
 pub mod deferral;
 pub mod diagnosis;
 pub mod filters;

@@ -139,6 +139,13 @@ pub fn builtins() -> Vec<ResourceDef> {
         &[],
     );
     crds.status_subresource = true;
+    // Volumes, for the carbon-aware scheduler's volume checks (claims, their
+    // volumes' node affinity, the class's binding mode).
+    let mut pvcs = builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &[]);
+    pvcs.status_subresource = true;
+    let mut pvs = builtin("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"], &[]);
+    pvs.status_subresource = true;
+    let classes = builtin("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], &[]);
     let mut out = vec![
         namespaces,
         builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
@@ -150,6 +157,9 @@ pub fn builtins() -> Vec<ResourceDef> {
         builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"], &new_event_fields),
         builtin("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[]),
         crds,
+        pvcs,
+        pvs,
+        classes,
     ];
     out.extend(workload_builtins());
     out

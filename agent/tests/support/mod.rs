@@ -1,0 +1,236 @@
+//! Running the scheduler controller against gridshift-sim: nodes, pods, forecasts
+//! from the repository's real 2022 traces, and waits that end on events.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridshift_agent::forecast::{ForecastHandle, ForecastView};
+use gridshift_agent::scheduler::controller::{
+    self, ControllerConfig, ControllerError, Deps, SchedulerMetrics,
+};
+use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
+use gridshift_sim::{SimConfig, SimServer};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::wait::await_condition;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Guard against hangs only: every wait ends on a watch event or a metric.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+pub fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+pub async fn sim() -> SimServer {
+    let sim = SimServer::start(SimConfig::default()).await.expect("start sim");
+    sim.upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gridshift-system"}}))
+        .unwrap();
+    sim
+}
+
+/// A ready node in a grid zone (the `carbon-zone` label names it directly).
+pub fn node(name: &str, zone: &str, cpu: &str, labels: Value) -> Value {
+    let mut l = json!({"carbon-zone": zone, "kubernetes.io/hostname": name});
+    if let Value::Object(extra) = labels {
+        l.as_object_mut().unwrap().extend(extra);
+    }
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": l},
+        "status": {"allocatable": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+/// A pod for the carbon-aware scheduler requesting `cpu`.
+pub fn pod(name: &str, cpu: &str) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"schedulerName": "carbon-aware-scheduler",
+                 "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}]}}))
+    .unwrap()
+}
+
+pub fn with_annotations(mut p: Pod, pairs: &[(&str, &str)]) -> Pod {
+    let a = p.metadata.annotations.get_or_insert_default();
+    for (k, v) in pairs {
+        a.insert(k.to_string(), v.to_string());
+    }
+    p
+}
+
+/// A zone's real 2022 hourly trace from `e2e/data/carbon-intensity-open`.
+pub fn trace(zone: &str) -> Vec<(Timestamp, f64)> {
+    let path = format!("{}/../e2e/data/carbon-intensity-open/{zone}.csv", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (ts(f[0]), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// A perfect forecast issued at `now`: the trace from the hour containing `now`.
+pub fn forecast(zone: &str, now: Timestamp, horizon_h: i64) -> Series {
+    let trace = trace(zone);
+    let from = trace.partition_point(|(t, _)| *t <= now).saturating_sub(1);
+    let until = now + SignedDuration::from_hours(horizon_h);
+    let points = trace[from..]
+        .iter()
+        .take_while(|(t, _)| *t < until)
+        .map(|(t, v)| ForecastPoint {
+            start: *t,
+            duration: SignedDuration::from_hours(1),
+            value: *v,
+            provider: Arc::from("trace"),
+            is_estimated: true,
+        })
+        .collect();
+    Series::new(zone, now, Signal::Average, points)
+}
+
+/// The trace's value for the hour containing `t`.
+pub fn value_at(zone: &str, t: Timestamp) -> f64 {
+    let trace = trace(zone);
+    let i = trace.partition_point(|(s, _)| *s <= t) - 1;
+    trace[i].1
+}
+
+/// What the agent's stream client publishes once the hub has sent these series.
+pub fn view(series: Vec<Series>, at: Timestamp, staleness: SignedDuration) -> ForecastView {
+    let mut v = ForecastView::empty(None, staleness);
+    v.zones = Arc::new(series.into_iter().map(|s| (s.zone.clone(), s)).collect());
+    v.hub_connected = true;
+    v.last_hub_contact = Some(at);
+    v.updated_at = Some(at);
+    v
+}
+
+/// One running scheduler replica.
+pub struct Replica {
+    pub metrics: SchedulerMetrics,
+    pub forecast: watch::Sender<Arc<ForecastView>>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ControllerError>>,
+}
+
+impl Replica {
+    pub fn start(
+        client: kube::Client,
+        clock: SharedClock,
+        view: ForecastView,
+        cfg: ControllerConfig,
+    ) -> Self {
+        Self::start_with_zones(client, clock, view, cfg, None)
+    }
+
+    /// Also publishing the nodes' grid zones into `node_zones` (the stream's Hello).
+    pub fn start_with_zones(
+        client: kube::Client,
+        clock: SharedClock,
+        view: ForecastView,
+        cfg: ControllerConfig,
+        node_zones: Option<watch::Sender<Vec<String>>>,
+    ) -> Self {
+        let (forecast, rx) = watch::channel(Arc::new(view));
+        let metrics = SchedulerMetrics::default();
+        let deps =
+            Deps { client, clock, forecast: ForecastHandle::new(rx), metrics: metrics.clone(), node_zones };
+        let (shutdown, stop) = watch::channel(false);
+        let task = tokio::spawn(controller::run(cfg, deps, stop));
+        Self { metrics, forecast, shutdown, task }
+    }
+
+    /// Stops the replica; it releases its lease on the way out.
+    pub async fn stop(self) {
+        self.shutdown.send_replace(true);
+        tokio::time::timeout(LIMIT, self.task).await.expect("replica stops").unwrap().unwrap();
+    }
+
+    /// Waits until `f` holds for the metrics. Metrics change only in the controller's
+    /// loop; this polls them every few milliseconds against the LIMIT.
+    pub async fn until(&self, what: &str, f: impl Fn(&SchedulerMetrics) -> bool) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while !f(&self.metrics) {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A replica without leader election (a single replica always leads).
+pub fn config(identity: &str) -> ControllerConfig {
+    let mut cfg = ControllerConfig::new("carbon-aware-scheduler", identity);
+    cfg.leader.enabled = false;
+    cfg.queue.initial_backoff = Duration::from_millis(100);
+    cfg.queue.max_backoff = Duration::from_millis(500);
+    cfg
+}
+
+pub async fn create(client: &kube::Client, p: &Pod) -> Pod {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), p).await.unwrap()
+}
+
+/// Waits until the pod is bound; returns it.
+pub async fn bound(client: &kube::Client, name: &str) -> Pod {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let cond = |p: Option<&Pod>| p.and_then(|p| p.spec.as_ref()?.node_name.as_ref()).is_some();
+    tokio::time::timeout(LIMIT, await_condition(api, name, cond))
+        .await
+        .unwrap_or_else(|_| panic!("{name} was not bound in time"))
+        .unwrap()
+        .unwrap()
+}
+
+pub fn node_of(p: &Pod) -> &str {
+    p.spec.as_ref().unwrap().node_name.as_deref().unwrap()
+}
+
+/// Waits until the pod shows PodScheduled=False with this reason; returns the message.
+pub async fn unscheduled(client: &kube::Client, name: &str, reason: &str) -> String {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let reason = reason.to_string();
+    let cond = move |p: Option<&Pod>| {
+        p.and_then(|p| {
+            p.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "PodScheduled").cloned()
+        })
+        .is_some_and(|c| c.status == "False" && c.reason.as_deref() == Some(&reason))
+    };
+    let p = tokio::time::timeout(LIMIT, await_condition(api, name, cond))
+        .await
+        .unwrap_or_else(|_| panic!("{name} has no PodScheduled=False condition in time"))
+        .unwrap()
+        .unwrap();
+    let conds = p.status.unwrap().conditions.unwrap();
+    conds.into_iter().find(|c| c.type_ == "PodScheduled").unwrap().message.unwrap_or_default()
+}
+
+/// events.k8s.io events about a pod with a reason.
+pub async fn events(client: &kube::Client, pod: &str, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let lp = ListParams::default().fields(&format!("regarding.name={pod},reason={reason}"));
+    api.list(&lp).await.unwrap().items
+}
+
+/// Waits until there is at least one such event (watching for it).
+pub async fn event(client: &kube::Client, pod: &str, reason: &str) -> Event {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let cfg = watcher::Config::default().fields(&format!("regarding.name={pod},reason={reason}"));
+    let mut stream = std::pin::pin!(watcher(api, cfg).applied_objects());
+    tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("no {reason} event for {pod}"))
+        .unwrap()
+        .unwrap()
+}
+
+pub fn annotation<'a>(p: &'a Pod, key: &str) -> Option<&'a str> {
+    p.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+}
