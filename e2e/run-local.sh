@@ -5,10 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -q -p gridshift-hub -p gridshift-agent
+cargo build --release -q -p gridshift-hub -p gridshift-agent -p gridshift-sim
 bin="${CARGO_TARGET_DIR:-target}/release"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The member cluster's API server: gridshift-sim, with KEDA's CRDs and ours.
+"$bin/gridshift-sim" --listen 127.0.0.1:16443 --kubeconfig-out "$work/kubeconfig" \
+  --crds e2e/crds --crds crds >"$work/sim.out" 2>"$work/sim.log" &
+for _ in $(seq 1 50); do [ -s "$work/sim.out" ] && break; sleep 0.2; done
 
 "$bin/gridshift-hub" certs init --out "$work/pki" --cluster member-gb >/dev/null
 clock=(--clock-start 2022-06-01T00:00:00Z --clock-speed 60)
@@ -17,7 +22,8 @@ clock=(--clock-start 2022-06-01T00:00:00Z --clock-speed 60)
   --carbon-providers replay --replay-dir e2e/data/carbon-intensity-open "${clock[@]}" 2>"$work/hub.log" &
 "$bin/gridshift-agent" --cluster-name member-gb --hub-url https://localhost:17443 \
   --tls-ca "$work/pki/ca.crt" --tls-cert "$work/pki/member-gb.crt" --tls-key "$work/pki/member-gb.key" \
-  --node-zone GB --ops-listen 127.0.0.1:18081 "${clock[@]}" 2>"$work/agent.log" &
+  --node-zone GB --ops-listen 127.0.0.1:18081 "${clock[@]}" \
+  --kubeconfig "$work/kubeconfig" --features configmap,keda 2>"$work/agent.log" &
 
 for _ in $(seq 1 50); do
   if curl -sf 127.0.0.1:18081/metrics 2>/dev/null | grep -q '^gridshift_agent_hub_connected 1'; then
@@ -29,3 +35,5 @@ echo "== agent metrics (member-gb, zone GB)"
 curl -s 127.0.0.1:18081/metrics | grep '^gridshift_agent'
 echo "== hub metrics"
 curl -s 127.0.0.1:18080/metrics | grep -E '^gridshift_(hub_connected|hub_agent|carbon_intensity)'
+echo "== kube-system/carbon-intensity (data keys; binaryData.data is the forecast)"
+curl -s 127.0.0.1:16443/api/v1/namespaces/kube-system/configmaps/carbon-intensity | grep -E '"(lastHeartbeatTime|message|numOfRecords|forecastDateTime|minForecast|maxForecast)"'

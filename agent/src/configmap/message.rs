@@ -12,7 +12,9 @@ pub fn status_message(view: &ForecastView, now: Timestamp) -> String {
     let source = match (view.hub_connected, view.last_hub_contact) {
         (true, _) => "forecast from the hub".to_owned(),
         (false, Some(t)) => format!("hub unreachable since {}; keeping the last forecast", round(t)),
-        (false, None) => "hub not reached since the agent started; serving the last forecast it wrote here".into(),
+        (false, None) => {
+            "hub not reached since the agent started; serving the last forecast it wrote here".into()
+        }
     };
     let Some(series) = view.primary() else {
         let source = source.trim_end_matches("; keeping the last forecast");
@@ -78,8 +80,14 @@ mod tests {
         let m = status_message(&view(Some(gb("2022-06-01T11:30:00Z")), true, None), now);
         assert_eq!(m, "forecast from the hub; data for GB is 30m old (staleness bound 6h)");
 
-        let m = status_message(&view(Some(gb("2022-06-01T11:30:00Z")), false, Some("2022-06-01T11:45:00.5Z")), now);
-        assert!(m.starts_with("hub unreachable since 2022-06-01T11:45:00Z; keeping the last forecast;"), "{m}");
+        let m = status_message(
+            &view(Some(gb("2022-06-01T11:30:00Z")), false, Some("2022-06-01T11:45:00.5Z")),
+            now,
+        );
+        assert!(
+            m.starts_with("hub unreachable since 2022-06-01T11:45:00Z; keeping the last forecast;"),
+            "{m}"
+        );
 
         let m = status_message(&view(Some(gb("2022-06-01T11:30:00Z")), false, None), now);
         assert!(m.starts_with("hub not reached since the agent started"), "{m}");
@@ -87,10 +95,15 @@ mod tests {
 
     #[test]
     fn stale_or_uncovered_data_is_called_out() {
-        let m = status_message(&view(Some(gb("2022-06-01T05:00:00Z")), false, None), ts("2022-06-01T12:00:00Z"));
+        let m =
+            status_message(&view(Some(gb("2022-06-01T05:00:00Z")), false, None), ts("2022-06-01T12:00:00Z"));
         assert!(m.contains("STALE: data for GB is 7h old, over the staleness bound of 6h"), "{m}");
-        let m = status_message(&view(Some(gb("2022-06-01T23:30:00Z")), true, None), ts("2022-06-02T00:10:00Z"));
-        assert!(m.contains("no forecast point for GB covers the current time (it ends at 2022-06-02T00:00:00Z)"), "{m}");
+        let m =
+            status_message(&view(Some(gb("2022-06-01T23:30:00Z")), true, None), ts("2022-06-02T00:10:00Z"));
+        assert!(
+            m.contains("no forecast point for GB covers the current time (it ends at 2022-06-02T00:00:00Z)"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::stream::Backoff;
 use gridshift_proto::{Series, SharedClock, Signal};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -214,7 +214,11 @@ pub enum LoadError {
 
 /// The forecast the agent last wrote, to seed the stream client after a restart. `None`
 /// when there is no ConfigMap or it holds no points.
-pub async fn load_last_forecast(client: Client, namespace: &str, name: &str) -> Result<Option<Series>, LoadError> {
+pub async fn load_last_forecast(
+    client: Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Series>, LoadError> {
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let (namespace, name) = (namespace.to_owned(), name.to_owned());
     let Some(cm) = api.get_opt(&name).await.map_err(|source| LoadError::Api {
@@ -225,7 +229,8 @@ pub async fn load_last_forecast(client: Client, namespace: &str, name: &str) -> 
     else {
         return Ok(None);
     };
-    let decoded = decode(&cm, BINARY_DATA_KEY).map_err(|source| LoadError::Format { namespace, name, source })?;
+    let decoded =
+        decode(&cm, BINARY_DATA_KEY).map_err(|source| LoadError::Format { namespace, name, source })?;
     let series = decoded.series;
     Ok((!series.points.is_empty() && !series.zone.is_empty()).then_some(series))
 }

@@ -82,7 +82,8 @@ pub async fn run(
     for kind in KINDS {
         let ar = api_resource(kind);
         let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-        controller = controller.watches_with(api, ar, watcher::Config::default(), scalers_of(store.clone(), kind));
+        controller =
+            controller.watches_with(api, ar, watcher::Config::default(), scalers_of(store.clone(), kind));
     }
     let wakeups = Arc::new(Wakeups::default());
     let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: config.instance.clone() };
@@ -139,7 +140,9 @@ fn scalers_of(
 /// Yields when the hub's forecast for this cluster changes (not on every heartbeat).
 fn forecast_changes(handle: ForecastHandle) -> impl Stream<Item = ()> + Send + 'static {
     let same = |a: &ForecastView, b: &ForecastView| {
-        Arc::ptr_eq(&a.zones, &b.zones) && a.staleness_bound == b.staleness_bound && a.primary_zone == b.primary_zone
+        Arc::ptr_eq(&a.zones, &b.zones)
+            && a.staleness_bound == b.staleness_bound
+            && a.primary_zone == b.primary_zone
     };
     let last = handle.current();
     futures::stream::unfold((handle, last), move |(mut handle, last)| async move {
@@ -179,13 +182,17 @@ fn params() -> PatchParams {
 
 async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, ReconcileError> {
     let now = ctx.clock.now();
-    let (namespace, name, uid) = (cr.namespace().unwrap_or_default(), cr.name_any(), cr.uid().unwrap_or_default());
+    let (namespace, name, uid) =
+        (cr.namespace().unwrap_or_default(), cr.name_any(), cr.uid().unwrap_or_default());
     let spec = &cr.spec;
     let (kind, tref) = (spec.keda_target, &spec.keda_target_ref);
     let target_desc = format!("{} {}/{}", kind_name(kind), tref.namespace, tref.name);
 
-    let sourced = source::fetch(&spec.carbon_intensity_forecast_data_source, &ctx.forecast.current(), &ctx.client, now).await;
-    let targets = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &tref.namespace, &api_resource(kind));
+    let sourced =
+        source::fetch(&spec.carbon_intensity_forecast_data_source, &ctx.forecast.current(), &ctx.client, now)
+            .await;
+    let targets =
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &tref.namespace, &api_resource(kind));
     let object = match targets.get_opt(&tref.name).await {
         Ok(object) => object,
         // KEDA not installed (the kind is not served): the target cannot exist.
@@ -221,7 +228,8 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
     }
 
     let prev = cr.status.clone().unwrap_or_default();
-    let next = next_status(&prev, &outcome, &target_desc, sourced.problem.as_deref(), cr.meta().generation, now);
+    let next =
+        next_status(&prev, &outcome, &target_desc, sourced.problem.as_deref(), cr.meta().generation, now);
     if next != prev {
         let api: Api<CarbonAwareKedaScaler> = Api::namespaced(ctx.client.clone(), &namespace);
         api.patch_status(&name, &params(), &Patch::Merge(merge_patch(&prev, &next))).await?;
@@ -271,7 +279,8 @@ async fn release(
     for kind in KINDS {
         let ar = api_resource(kind);
         let all = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
-        let capped = match all.list(&ListParams::default().labels(&format!("{LABEL_CAPPER_UID}={uid}"))).await {
+        let capped = match all.list(&ListParams::default().labels(&format!("{LABEL_CAPPER_UID}={uid}"))).await
+        {
             Ok(list) => list.items,
             Err(kube::Error::Api(s)) if s.code == 404 => continue, // kind not served
             Err(e) => return Err(e.into()),

@@ -37,7 +37,11 @@ impl KedaMetrics {
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("gridshift_carbon_aware_keda_scaler");
         r.register("reconciles", "Reconciles of each CarbonAwareKedaScaler", self.reconciles.clone());
-        r.register("reconcile_errors", "Reconciles that failed and were retried", self.reconcile_errors.clone());
+        r.register(
+            "reconcile_errors",
+            "Reconciles that failed and were retried",
+            self.reconcile_errors.clone(),
+        );
         r.register(
             "carbon_intensity",
             "Carbon intensity of the current forecast point, gCO2eq/kWh (absent without data)",
@@ -48,7 +52,11 @@ impl KedaMetrics {
             "ecoModeOff.maxReplicas: the cap without data or while eco mode is off",
             self.default_max_replicas.clone(),
         );
-        r.register("max_replicas", "maxReplicaCount last applied to the KEDA target", self.max_replicas.clone());
+        r.register(
+            "max_replicas",
+            "maxReplicaCount last applied to the KEDA target",
+            self.max_replicas.clone(),
+        );
         r.register("eco_mode_off", "1 while eco mode is off for the CR", self.eco_mode_off.clone());
     }
 

@@ -61,7 +61,9 @@ pub async fn fetch(
             let problem = format!("the hub has sent no forecast for zone {zone} yet");
             sourced(None, format!("{what}, zone {zone}"), Some(problem))
         }
-        (None, _) => sourced(None, what, Some("no grid zone configured for this cluster (--node-zone)".into())),
+        (None, _) => {
+            sourced(None, what, Some("no grid zone configured for this cluster (--node-zone)".into()))
+        }
     }
 }
 

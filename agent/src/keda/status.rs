@@ -16,14 +16,22 @@ pub const FORECAST_AVAILABLE: &str = "ForecastAvailable";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The decision's cap is on the target; `written` when this reconcile changed it.
-    Applied { decision: CapDecision, written: bool },
+    Applied {
+        decision: CapDecision,
+        written: bool,
+    },
     /// The target is paused: nothing written.
-    Paused { decision: CapDecision, why: String },
+    Paused {
+        decision: CapDecision,
+        why: String,
+    },
     /// The spec cannot be acted on: nothing written.
     Invalid(InvalidSpec),
     TargetNotFound,
     /// Another CarbonAwareKedaScaler already caps the target: nothing written.
-    Claimed { by: String },
+    Claimed {
+        by: String,
+    },
 }
 
 /// A Kubernetes event to publish.
@@ -109,7 +117,10 @@ pub fn notes(prev: &Status, next: &Status, outcome: &Outcome) -> Vec<Note> {
         (None | Some(false), Some(true)) => out.push(Note {
             warning: true,
             reason: "EcoModeDisabled",
-            message: format!("eco mode disabled: {}", next.eco_mode_off_reason.as_deref().unwrap_or("unknown")),
+            message: format!(
+                "eco mode disabled: {}",
+                next.eco_mode_off_reason.as_deref().unwrap_or("unknown")
+            ),
         }),
         _ => {}
     }
@@ -131,7 +142,8 @@ fn set_condition(
     now: Timestamp,
 ) {
     let status = if ok { "True" } else { "False" };
-    let since = find(conditions, type_).filter(|c| c.status == status).map(|c| c.last_transition_time.clone());
+    let since =
+        find(conditions, type_).filter(|c| c.status == status).map(|c| c.last_transition_time.clone());
     let c = Condition {
         last_transition_time: since.unwrap_or(Time(Timestamp::from_second(now.as_second()).unwrap_or(now))),
         message: message.to_owned(),

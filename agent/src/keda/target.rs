@@ -152,7 +152,8 @@ mod tests {
         assert_eq!(t.paused.as_deref(), Some("autoscaling.keda.sh/paused: \"True\""));
         assert_eq!((t.capped_by_uid.as_deref(), t.original), (Some("u1"), Some(Original::Unset)));
 
-        let not_paused = obj(json!({"metadata": {"name": "so", "annotations": {PAUSED: "false"}}, "spec": {}}));
+        let not_paused =
+            obj(json!({"metadata": {"name": "so", "annotations": {PAUSED: "false"}}, "spec": {}}));
         assert_eq!(Target::from_object(&not_paused).paused, None);
         let replicas = obj(json!({"metadata": {"name": "so", "annotations": {PAUSED_REPLICAS: "0"}}}));
         assert!(Target::from_object(&replicas).paused.is_some());
@@ -172,7 +173,12 @@ mod tests {
         assert_eq!(p["metadata"]["annotations"][ANNOTATION_ORIGINAL], "100");
         assert_eq!(p["metadata"]["labels"][LABEL_CAPPER_UID], "u1");
 
-        let capped = Target { max_replica_count: Some(10), capped_by_uid: Some("u1".into()), original: Some(Original::Value(100)), ..fresh.clone() };
+        let capped = Target {
+            max_replica_count: Some(10),
+            capped_by_uid: Some("u1".into()),
+            original: Some(Original::Value(100)),
+            ..fresh.clone()
+        };
         assert_eq!(capped.cap_patch(10, "u1", "default/caks"), None, "already in place");
         let p = capped.cap_patch(20, "u1", "default/caks").expect("patch");
         assert_eq!(p["metadata"]["annotations"][ANNOTATION_ORIGINAL], "100", "not the capped 10");
