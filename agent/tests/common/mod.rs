@@ -28,6 +28,10 @@ pub fn t0() -> Timestamp {
 }
 
 pub async fn sim() -> SimServer {
+    // Logs show in a failing test's output (RUST_LOG to choose, e.g. gridshift_agent=debug).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("gridshift_agent=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     let sim = SimServer::start(SimConfig::default()).await.expect("start sim");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     sim.apply_dir(&root.join("e2e/crds")).expect("KEDA CRDs");
