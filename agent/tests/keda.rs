@@ -191,6 +191,15 @@ async fn caps_follow_forecast_boundaries_and_are_restored_on_delete() {
         .await;
     }
     let text = c.metrics_text();
+    // Create, finalizer, status and three boundaries: a handful of reconciles. A status
+    // write that retriggered itself would spin far past this within the test.
+    let reconciles: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"gridshift_carbon_aware_keda_scaler_reconciles_total{app="web-carbon",namespace="default"} "#))
+        .expect("reconciles counter")
+        .parse()
+        .expect("number");
+    assert!((4.0..30.0).contains(&reconciles), "{reconciles} reconciles");
     for line in [
         r#"gridshift_carbon_aware_keda_scaler_max_replicas{app="web-carbon",namespace="default"} 10"#,
         r#"gridshift_carbon_aware_keda_scaler_default_max_replicas{app="web-carbon",namespace="default"} 55"#,
