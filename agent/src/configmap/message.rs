@@ -9,17 +9,19 @@ pub fn status_message(view: &ForecastView, now: Timestamp) -> String {
     let Some(zone) = view.primary_zone.as_deref() else {
         return "no grid zone configured for this cluster (--node-zone): nothing to publish".into();
     };
-    let source = match (view.hub_connected, view.last_hub_contact) {
-        (true, _) => "forecast from the hub".to_owned(),
-        (false, Some(t)) => format!("hub unreachable since {}; keeping the last forecast", round(t)),
-        (false, None) => {
-            "hub not reached since the agent started; serving the last forecast it wrote here".into()
-        }
+    // (where the data comes from, what is done with the last forecast)
+    let (source, kept) = match (view.hub_connected, view.last_hub_contact) {
+        (true, _) => ("connected to the hub".to_owned(), ""),
+        (false, Some(t)) => (format!("hub unreachable since {}", round(t)), "; keeping the last forecast"),
+        (false, None) => (
+            "hub not reached since the agent started".to_owned(),
+            "; serving the last forecast it wrote here",
+        ),
     };
     let Some(series) = view.primary() else {
-        let source = source.trim_end_matches("; keeping the last forecast");
         return format!("{source}; no forecast for zone {zone} yet");
     };
+    let source = if view.hub_connected { "forecast from the hub".to_owned() } else { source + kept };
     let bound = view.staleness_bound;
     let age = series.age(now);
     let freshness = if age > bound {
@@ -90,7 +92,12 @@ mod tests {
         );
 
         let m = status_message(&view(Some(gb("2022-06-01T11:30:00Z")), false, None), now);
-        assert!(m.starts_with("hub not reached since the agent started"), "{m}");
+        assert!(
+            m.starts_with(
+                "hub not reached since the agent started; serving the last forecast it wrote here; data"
+            ),
+            "{m}"
+        );
     }
 
     #[test]
@@ -109,7 +116,12 @@ mod tests {
     #[test]
     fn missing_zone_or_data() {
         let now = ts("2022-06-01T12:00:00Z");
-        assert!(status_message(&view(None, true, None), now).ends_with("no forecast for zone GB yet"));
+        assert_eq!(
+            status_message(&view(None, true, None), now),
+            "connected to the hub; no forecast for zone GB yet"
+        );
+        let m = status_message(&view(None, false, None), now);
+        assert_eq!(m, "hub not reached since the agent started; no forecast for zone GB yet");
         let m = status_message(&view(None, false, Some("2022-06-01T11:00:00Z")), now);
         assert_eq!(m, "hub unreachable since 2022-06-01T11:00:00Z; no forecast for zone GB yet");
         let v = ForecastView::empty(None, SignedDuration::from_hours(6));
