@@ -2,6 +2,8 @@
 //! with KEDA's CRDs and ours, a forecast the test controls, and waiting on watch events.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use futures::StreamExt;
 use gridshift_agent::forecast::{ForecastHandle, ForecastView};
 use gridshift_proto::{ForecastPoint, Series, Signal};
@@ -75,6 +77,10 @@ impl FakeHub {
             let v = Arc::make_mut(v);
             v.zones = Arc::new(BTreeMap::from([(series.zone.clone(), series)]));
         });
+    }
+
+    pub fn set_staleness_bound(&self, bound: SignedDuration) {
+        self.tx.send_modify(|v| Arc::make_mut(v).staleness_bound = bound);
     }
 
     pub fn disconnect(&self) {
