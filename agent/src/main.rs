@@ -218,6 +218,21 @@ mod tests {
     }
 
     #[test]
+    fn features_default_to_all_and_parse_a_comma_list() {
+        let base = ["gridshift-agent", "--cluster-name", "m", "--hub-url", "http://h:1", "--insecure"];
+        let args = Args::try_parse_from(base).expect("parses");
+        assert_eq!(args.features, [Feature::Configmap, Feature::Keda, Feature::Scheduler]);
+        assert_eq!(
+            (args.configmap_namespace.as_str(), args.configmap_name.as_str()),
+            ("kube-system", "carbon-intensity")
+        );
+        let args = Args::try_parse_from(base.iter().copied().chain(["--features", "configmap,keda"]))
+            .expect("parses");
+        assert_eq!(args.features, [Feature::Configmap, Feature::Keda]);
+        assert!(Args::try_parse_from(base.iter().copied().chain(["--features", "keda,nope"])).is_err());
+    }
+
+    #[test]
     fn the_server_name_defaults_to_the_url_host() {
         assert_eq!(host_of("https://hub.example:7443").unwrap(), "hub.example");
         assert_eq!(host_of("https://[::1]:7443/x").unwrap(), "::1");
