@@ -171,3 +171,87 @@ pub fn merge_patch(prev: &Status, next: &Status) -> Value {
     }
     serde_json::json!({ "status": new })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keda::decide::EcoModeOffReason;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("ts")
+    }
+
+    fn decision(max: i32, intensity: Option<f64>, off: Option<EcoModeOffReason>) -> CapDecision {
+        CapDecision {
+            max_replicas: max,
+            bucket: intensity.map(|_| 1),
+            intensity,
+            eco_mode_off: off,
+            clamped_to_min: false,
+            reason: format!("cap {max}"),
+            next_review: None,
+        }
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_unchanged() {
+        let applied = Outcome::Applied { decision: decision(20, Some(67.0), None), written: true };
+        let s1 = next_status(
+            &Status::default(),
+            &applied,
+            "ScaledObject d/so",
+            None,
+            Some(1),
+            ts("2026-03-02T12:00:00Z"),
+        );
+        let again = Outcome::Applied { decision: decision(10, Some(101.0), None), written: true };
+        let s2 = next_status(&s1, &again, "ScaledObject d/so", None, Some(2), ts("2026-03-02T13:00:00Z"));
+        let ready = find(&s2.conditions, READY).expect("Ready");
+        assert_eq!((ready.status.as_str(), ready.observed_generation), ("True", Some(2)));
+        assert_eq!(ready.last_transition_time.0, ts("2026-03-02T12:00:00Z"), "still True since the first");
+        assert_eq!(ready.message, "ScaledObject d/so: cap 10");
+        let paused = Outcome::Paused { decision: decision(10, Some(101.0), None), why: "p".into() };
+        let s3 = next_status(&s2, &paused, "ScaledObject d/so", None, Some(2), ts("2026-03-02T14:00:00Z"));
+        let ready = find(&s3.conditions, READY).expect("Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "TargetPaused"));
+        assert_eq!(ready.last_transition_time.0, ts("2026-03-02T14:00:00Z"));
+        assert_eq!(s3.applied_max_replicas, Some(10), "what is on the target, not what would be");
+    }
+
+    #[test]
+    fn events_only_for_changes() {
+        let now = ts("2026-03-02T12:00:00Z");
+        let off = Outcome::Applied {
+            decision: decision(55, None, Some(EcoModeOffReason::NoForecast)),
+            written: true,
+        };
+        let s1 = next_status(&Status::default(), &off, "t", Some("no data"), Some(1), now);
+        let reasons = |n: Vec<Note>| n.into_iter().map(|n| n.reason).collect::<Vec<_>>();
+        assert_eq!(
+            reasons(notes(&Status::default(), &s1, &off)),
+            ["MaxReplicaCountReconciled", "EcoModeDisabled"]
+        );
+        let same = Outcome::Applied {
+            decision: decision(55, None, Some(EcoModeOffReason::NoForecast)),
+            written: false,
+        };
+        let s2 = next_status(&s1, &same, "t", Some("no data"), Some(1), now);
+        assert_eq!(s2, s1, "nothing to write");
+        assert!(notes(&s1, &s2, &same).is_empty(), "nothing to say");
+        let invalid = Outcome::Invalid(InvalidSpec::NoThresholds);
+        let s3 = next_status(&s2, &invalid, "t", None, Some(2), now);
+        let n = notes(&s2, &s3, &invalid);
+        assert_eq!((n.len(), n[0].reason, n[0].warning), (1, "InvalidSpec", true));
+        assert!(notes(&s3, &next_status(&s3, &invalid, "t", None, Some(2), now), &invalid).is_empty());
+    }
+
+    #[test]
+    fn merge_patch_clears_dropped_fields() {
+        let prev = Status { carbon_intensity: Some(67.0), bucket: Some(1), ..Status::default() };
+        let next = Status { bucket: Some(2), ..Status::default() };
+        let patch = merge_patch(&prev, &next);
+        assert!(patch["status"]["carbonIntensity"].is_null());
+        assert!(patch["status"].as_object().expect("object").contains_key("carbonIntensity"));
+        assert_eq!(patch["status"]["bucket"], 2);
+    }
+}
