@@ -14,7 +14,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/manifests"
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: gridshift-system}\n' >"$work/manifests/ns.yaml"
 coproc SIM { "$bin/gridshift-sim" --listen 127.0.0.1:16443 --kubeconfig-out "$work/member.kubeconfig" \
-  --crds e2e/crds --crds "$work/manifests" 2>"$work/sim.log"; }
+  --crds e2e/crds --crds crds --crds "$work/manifests" 2>"$work/sim.log"; }
 read -r _ _ <&"${SIM[0]}"
 
 "$bin/gridshift-hub" certs init --out "$work/pki" --cluster member-gb >/dev/null
@@ -37,3 +37,5 @@ echo "== agent metrics (member-gb, zone GB)"
 curl -s 127.0.0.1:18081/metrics | grep '^gridshift_agent'
 echo "== hub metrics"
 curl -s 127.0.0.1:18080/metrics | grep -E '^gridshift_(hub_connected|hub_agent|carbon_intensity)'
+echo "== kube-system/carbon-intensity (data keys; binaryData.data is the forecast)"
+curl -s 127.0.0.1:16443/api/v1/namespaces/kube-system/configmaps/carbon-intensity | grep -E '"(lastHeartbeatTime|message|numOfRecords|forecastDateTime|minForecast|maxForecast)"'

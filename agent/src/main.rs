@@ -2,18 +2,20 @@
 //! and serves it to the agent's controllers.
 use anyhow::Context;
 use clap::Parser;
-use gridshift_agent::forecast::ForecastHandle;
+use gridshift_agent::configmap::{ConfigMapWriter, WriterConfig, WriterMetrics, load_last_forecast};
+use gridshift_agent::keda;
 use gridshift_agent::metrics::{ForecastAgeCollector, StreamMetrics};
 use gridshift_agent::scheduler::controller::{self as scheduler, SchedulerArgs, SchedulerMetrics};
 use gridshift_agent::stream::{ClientConfig, StreamClient};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
 use gridshift_ops::tls;
-use gridshift_proto::v1;
+use gridshift_proto::{Series, v1};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
@@ -54,7 +56,7 @@ struct Args {
     /// Kubeconfig of this member cluster (default: KUBECONFIG, else in-cluster).
     #[arg(long, env = "GRIDSHIFT_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
-    /// What the agent does in its cluster.
+    /// Controllers to run.
     #[arg(
         long,
         env = "GRIDSHIFT_FEATURES",
@@ -62,6 +64,11 @@ struct Args {
         default_value = "configmap,keda,scheduler"
     )]
     features: Vec<Feature>,
+    /// Namespace of the carbon-intensity ConfigMap the agent keeps (and reloads on start).
+    #[arg(long, env = "GRIDSHIFT_CONFIGMAP_NAMESPACE", default_value = "kube-system")]
+    configmap_namespace: String,
+    #[arg(long, env = "GRIDSHIFT_CONFIGMAP_NAME", default_value = "carbon-intensity")]
+    configmap_name: String,
     #[command(flatten)]
     scheduler: SchedulerArgs,
     #[command(flatten)]
@@ -70,27 +77,15 @@ struct Args {
     log: LogArgs,
 }
 
+/// The agent's controllers, switched on with `--features`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Feature {
-    /// Keep kube-system/carbon-intensity for existing consumers.
+    /// Keep the carbon-intensity ConfigMap (and reload the last forecast from it on start).
     Configmap,
-    /// Cap KEDA ScaledObjects per CarbonAwareKedaScaler.
+    /// Cap KEDA ScaledObjects/ScaledJobs per CarbonAwareKedaScaler.
     Keda,
-    /// Place pods with schedulerName carbon-aware-scheduler.
+    /// Bind pods that ask for the carbon-aware scheduler.
     Scheduler,
-}
-
-/// The member cluster's API client: `--kubeconfig`, else KUBECONFIG or in-cluster.
-async fn kube_client(path: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match path {
-        Some(p) => {
-            let kubeconfig =
-                kube::config::Kubeconfig::read_from(p).with_context(|| format!("{}", p.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
 }
 
 #[tokio::main]
@@ -123,44 +118,102 @@ async fn main() -> anyhow::Result<()> {
     let config = ClientConfig::new(args.hub_url.clone(), args.cluster_name.clone(), tls);
     let (zones_tx, zones) = watch::channel(args.node_zones.clone());
     let (_status_tx, status) = watch::channel(v1::AgentStatus::default());
-    let (client, _handle) = StreamClient::new(config, clock.clone(), zones, status, vec![], metrics);
-    let forecast = ForecastHandle::new(client.view_receiver());
-    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock.clone())));
+    let has = |f: Feature| args.features.contains(&f);
     let kube = match args.features.is_empty() {
         true => None,
-        false => Some(kube_client(args.kubeconfig.as_deref()).await.context("kube client")?),
+        false => Some(kube_client(args.kubeconfig.as_deref()).await?),
     };
-    let scheduler_metrics = SchedulerMetrics::default();
-    scheduler_metrics.register(&mut registry);
-
-    let (_ready_tx, ready) = watch::channel(Ok(()));
-    let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
-    tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
-
+    let seed = match (&kube, has(Feature::Configmap)) {
+        (Some(kube), true) => {
+            last_forecast(kube.clone(), &args.configmap_namespace, &args.configmap_name).await
+        }
+        _ => vec![],
+    };
+    let (client, forecast) = StreamClient::new(config, clock.clone(), zones, status, seed, metrics);
+    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock.clone())));
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let mut controllers = Vec::new();
-    if let (Some(kube), true) = (&kube, args.features.contains(&Feature::Scheduler)) {
+    let mut tasks = Vec::new();
+    if let (Some(kube), true) = (&kube, has(Feature::Configmap)) {
+        let writer_metrics = WriterMetrics::default();
+        writer_metrics.register(&mut registry);
+        let config = WriterConfig::new(&args.configmap_namespace, &args.configmap_name);
+        let writer =
+            ConfigMapWriter::new(kube.clone(), config, clock.clone(), forecast.clone(), writer_metrics);
+        tasks.push(tokio::spawn(writer.run(shutdown.clone())));
+    }
+    if let (Some(kube), true) = (&kube, has(Feature::Keda)) {
+        let keda_metrics = keda::KedaMetrics::default();
+        keda_metrics.register(&mut registry);
+        let config = keda::KedaConfig { instance: std::env::var("POD_NAME").ok(), ..Default::default() };
+        let run =
+            keda::run(kube.clone(), clock.clone(), forecast.clone(), keda_metrics, config, shutdown.clone());
+        tasks.push(tokio::spawn(run));
+    }
+    if let (Some(kube), true) = (&kube, has(Feature::Scheduler)) {
+        let scheduler_metrics = SchedulerMetrics::default();
+        scheduler_metrics.register(&mut registry);
         let cfg = args.scheduler.config(&scheduler::args::identity()).context("--zone-override")?;
         let deps = scheduler::Deps {
             client: kube.clone(),
             clock: clock.clone(),
             forecast: forecast.clone(),
             metrics: scheduler_metrics,
+            // The scheduler tells the hub which grid zones its nodes are in.
             node_zones: Some(zones_tx.clone()),
         };
         let shutdown = shutdown.clone();
-        controllers.push(tokio::spawn(async move {
-            scheduler::run(cfg, deps, shutdown).await.map_err(anyhow::Error::from)
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = scheduler::run(cfg, deps, shutdown).await {
+                tracing::error!(error = %e, "the carbon-aware scheduler stopped");
+            }
         }));
     }
-    let stream = tokio::spawn(client.run(shutdown));
+
+    let (_ready_tx, ready) = watch::channel(Ok(()));
+    let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
+    tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
+
+    tasks.push(tokio::spawn(client.run(shutdown)));
     gridshift_ops::shutdown_signal().await;
     shutdown_tx.send_replace(true);
-    stream.await?;
-    for c in controllers {
-        c.await??;
+    for task in tasks {
+        task.await?;
     }
     Ok(())
+}
+
+/// The member cluster's API client: `--kubeconfig`, else KUBECONFIG or in-cluster config.
+async fn kube_client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("--kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await.context("no kubeconfig and not in a cluster")?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The forecast the agent wrote before it (re)started, so it serves it until the hub is
+/// reached. Never fatal: without it the agent starts empty and fails open.
+async fn last_forecast(kube: kube::Client, namespace: &str, name: &str) -> Vec<Series> {
+    let load = load_last_forecast(kube, namespace, name);
+    match tokio::time::timeout(Duration::from_secs(10), load).await {
+        Ok(Ok(Some(series))) => {
+            tracing::info!(zone = series.zone, generated_at = %series.generated_at, points = series.points.len(), "reloaded the last forecast from the ConfigMap");
+            vec![series]
+        }
+        Ok(Ok(None)) => vec![],
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot reload the last forecast; starting without one");
+            vec![]
+        }
+        Err(_) => {
+            tracing::warn!("the API server did not answer in 10 s; starting without the last forecast");
+            vec![]
+        }
+    }
 }
 
 fn host_of(url: &str) -> anyhow::Result<String> {
@@ -182,6 +235,21 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn features_default_to_all_and_parse_a_comma_list() {
+        let base = ["gridshift-agent", "--cluster-name", "m", "--hub-url", "http://h:1", "--insecure"];
+        let args = Args::try_parse_from(base).expect("parses");
+        assert_eq!(args.features, [Feature::Configmap, Feature::Keda, Feature::Scheduler]);
+        assert_eq!(
+            (args.configmap_namespace.as_str(), args.configmap_name.as_str()),
+            ("kube-system", "carbon-intensity")
+        );
+        let args = Args::try_parse_from(base.iter().copied().chain(["--features", "configmap,keda"]))
+            .expect("parses");
+        assert_eq!(args.features, [Feature::Configmap, Feature::Keda]);
+        assert!(Args::try_parse_from(base.iter().copied().chain(["--features", "keda,nope"])).is_err());
     }
 
     #[test]

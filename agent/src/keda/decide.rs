@@ -24,8 +24,9 @@ pub struct CapDecision {
     pub clamped_to_min: bool,
     /// One human-readable sentence for status and events.
     pub reason: String,
-    /// When this decision may next change (forecast point boundary, schedule edge, or the
-    /// next minute while minute-granular rules are configured); the controller requeues then.
+    /// When this decision may next change (forecast point boundary, schedule edge, the
+    /// forecast turning stale, or the next minute while minute-granular rules are
+    /// configured); the controller requeues then.
     pub next_review: Option<Timestamp>,
 }
 
@@ -47,6 +48,9 @@ pub enum EcoModeOffReason {
     /// The forecast is older than the staleness bound (stale data fails open, invariant 4).
     StaleForecast {
         age: SignedDuration,
+        /// When the data was obtained; the message names this rather than the age, which
+        /// would change (and rewrite status) on every reconcile.
+        generated_at: Timestamp,
     },
 }
 
@@ -59,7 +63,9 @@ impl fmt::Display for EcoModeOffReason {
                 write!(f, "carbon intensity >= {threshold} for the last {minutes} minutes")
             }
             Self::NoForecast => f.write_str("no forecast data for the current time"),
-            Self::StaleForecast { age } => write!(f, "forecast is stale ({age:#} old)"),
+            Self::StaleForecast { generated_at, .. } => {
+                write!(f, "forecast from {generated_at} is older than the staleness bound")
+            }
         }
     }
 }
@@ -130,13 +136,18 @@ pub fn decide(
     let windows = parse_custom_schedule(eco)?;
     let crons = parse_recurring_schedule(eco)?;
 
-    let stale = forecast.map(|s| s.age(now)).filter(|age| *age > staleness_bound);
+    let stale = forecast.map(|s| (s.age(now), s.generated_at)).filter(|(age, _)| *age > staleness_bound);
     let forecast = forecast.filter(|_| stale.is_none());
     let intensity = forecast.and_then(|s| s.value_at(now));
     let bucket = bucket_for(intensity, &spec.max_replicas_by_carbon_intensity);
 
-    let next_review =
-        next_review(&windows, !crons.is_empty() || eco.carbon_intensity_duration.is_some(), forecast, now);
+    let minute_granular = !crons.is_empty() || eco.carbon_intensity_duration.is_some();
+    // The instant usable data turns stale changes the decision too (it fails open then).
+    let stale_at = forecast.and_then(|s| s.generated_at.checked_add(staleness_bound).ok());
+    let next_review = next_review(&windows, minute_granular, forecast, now)
+        .into_iter()
+        .chain(stale_at.filter(|&t| t >= now).and_then(|t| t.checked_add(SignedDuration::from_nanos(1)).ok()))
+        .min();
     let off = windows
         .iter()
         .copied()
@@ -158,7 +169,7 @@ pub fn decide(
         })
         .or_else(|| {
             bucket.is_err().then_some(match stale {
-                Some(age) => EcoModeOffReason::StaleForecast { age },
+                Some((age, generated_at)) => EcoModeOffReason::StaleForecast { age, generated_at },
                 None => EcoModeOffReason::NoForecast,
             })
         });

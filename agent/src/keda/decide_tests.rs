@@ -295,7 +295,7 @@ fn stale_forecast_fails_open() {
     let d = decide(&spec(), Some(&s), None, BOUND, now()).expect("valid");
     assert_eq!(d.max_replicas, ECO_OFF_MAX);
     assert_eq!(d.intensity, None, "stale data is not reported as current");
-    assert!(matches!(d.eco_mode_off, Some(EcoModeOffReason::StaleForecast { age }) if age > BOUND));
+    assert!(matches!(d.eco_mode_off, Some(EcoModeOffReason::StaleForecast { age, .. }) if age > BOUND));
     // Exactly at the bound it is still usable.
     s.generated_at = now() - BOUND;
     assert_eq!(decide(&spec(), Some(&s), None, BOUND, now()).expect("valid").max_replicas, 80);
@@ -322,6 +322,17 @@ fn next_review_is_the_earliest_input_change() {
     let d = decide(&spec(), Some(&later), None, BOUND, now()).expect("valid");
     assert_eq!(d.next_review, Some(now() + SignedDuration::from_mins(30)));
     assert_eq!(decide(&spec(), None, None, BOUND, now()).expect("valid").next_review, None);
+
+    // Data that turns stale before its point ends: review just after it does.
+    let mut long = series(-5, 120, &[30.0]);
+    long.generated_at = now() - SignedDuration::from_mins(50);
+    let d = decide(&spec(), Some(&long), None, BOUND, now()).expect("valid");
+    let stale_at = now() + SignedDuration::from_mins(10) + SignedDuration::from_nanos(1);
+    assert_eq!(d.next_review, Some(stale_at));
+    assert!(matches!(
+        decide(&spec(), Some(&long), None, BOUND, stale_at).expect("valid").eco_mode_off,
+        Some(EcoModeOffReason::StaleForecast { .. })
+    ));
 }
 
 fn ts_str(s: &str) -> Timestamp {

@@ -34,13 +34,28 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-    json_patch::patch(target, &ops).map_err(|e| {
+    let invalid = |e: json_patch::PatchError| {
         ApiError::new(
             422,
             "Invalid",
             format!("the server rejected our request due to an error in our request: {e}"),
         )
-    })
+    };
+    // Applied op by op on a copy (all or nothing), because the API server's JSON patch
+    // (evanphx/json-patch) reads a missing member as null: `test` with value null passes
+    // on an absent field. kube-runtime's finalizer helper relies on that.
+    let mut doc = target.clone();
+    for op in ops.0 {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && doc.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(&mut doc, &[op]).map_err(invalid)?;
+    }
+    *target = doc;
+    Ok(())
 }
 
 /// The merge key of a list field of a built-in kind, by field name. Items are
@@ -352,5 +367,23 @@ mod tests {
         let mut v = json!({"a": 1});
         let err = json_patch(&mut v, &json!([{"op": "test", "path": "/a", "value": 2}])).unwrap_err();
         assert_eq!(err.code, 422);
+        // A failing op leaves the object as it was.
+        let ops = json!([{"op": "add", "path": "/b", "value": 1}, {"op": "test", "path": "/a", "value": 2}]);
+        assert!(json_patch(&mut v, &ops).is_err());
+        assert_eq!(v, json!({"a": 1}));
+    }
+
+    #[test]
+    fn json_patch_test_reads_a_missing_member_as_null() {
+        // What kube-runtime's finalizer helper sends to an object without finalizers.
+        let mut v = json!({"metadata": {"name": "x"}});
+        let ops = json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
+        ]);
+        json_patch(&mut v, &ops).unwrap();
+        assert_eq!(v["metadata"]["finalizers"], json!(["f"]));
+        // Present now: testing for null fails, as on a real API server.
+        assert_eq!(json_patch(&mut v, &ops).unwrap_err().code, 422);
     }
 }

@@ -1,0 +1,326 @@
+//! The CarbonAwareKedaScaler controller: a thin I/O adapter around [`decide`].
+//!
+//! Reconciles a CR when it changes, when its target (ScaledObject/ScaledJob) changes, when
+//! the hub's forecast changes, and at the next instant its decision may change (forecast
+//! point boundary, schedule edge, staleness) on the injectable clock. Writes only
+//! `spec.maxReplicaCount` (and our bookkeeping keys, see `target`) with a merge patch under
+//! field manager `gridshift-agent`; gives the original back when the CR is deleted
+//! (finalizer) or stops targeting the object.
+use super::crd::{CarbonAwareKedaScaler, KedaTarget, KedaTargetRef};
+use super::decide::decide;
+use super::metrics::{KedaMetrics, ScalerLabels};
+use super::source;
+use super::status::{Note, Outcome, merge_patch, next_status, notes};
+use super::target::{ANNOTATION_CAPPED_BY, KINDS, LABEL_CAPPER_UID, Target, api_resource, kind_name};
+use super::wakeups::Wakeups;
+use crate::configmap::writer::FIELD_MANAGER;
+use crate::forecast::{ForecastHandle, ForecastView};
+use futures::{Stream, StreamExt};
+use gridshift_proto::SharedClock;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Held on every CR until the caps it placed are released.
+pub const FINALIZER: &str = "gridshift.io/keda-cap";
+/// `reportingController` of our events.
+pub const CONTROLLER_NAME: &str = "gridshift-agent";
+
+#[derive(Debug, Clone)]
+pub struct KedaConfig {
+    /// Real-time resync of every CR: re-reads `localConfigMap` sources, which are not watched.
+    pub resync: Duration,
+    /// Real-time delay before a failed reconcile is retried.
+    pub error_requeue: Duration,
+    /// `reportingInstance` of our events (the pod name).
+    pub instance: Option<String>,
+}
+
+impl Default for KedaConfig {
+    fn default() -> Self {
+        Self { resync: Duration::from_secs(300), error_requeue: Duration::from_secs(5), instance: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Finalizer(Box<finalizer::Error<ReconcileError>>),
+}
+
+struct Ctx {
+    client: Client,
+    clock: SharedClock,
+    forecast: ForecastHandle,
+    recorder: Recorder,
+    metrics: KedaMetrics,
+    wakeups: Arc<Wakeups>,
+    config: KedaConfig,
+}
+
+/// Runs the controller until `shutdown` turns true.
+pub async fn run(
+    client: Client,
+    clock: SharedClock,
+    forecast: ForecastHandle,
+    metrics: KedaMetrics,
+    config: KedaConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let crs: Api<CarbonAwareKedaScaler> = Api::all(client.clone());
+    let mut controller = Controller::new(crs, watcher::Config::default());
+    let store = controller.store();
+    for kind in KINDS {
+        let ar = api_resource(kind);
+        let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+        controller =
+            controller.watches_with(api, ar, watcher::Config::default(), scalers_of(store.clone(), kind));
+    }
+    let wakeups = Arc::new(Wakeups::default());
+    let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: config.instance.clone() };
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        clock: clock.clone(),
+        forecast: forecast.clone(),
+        metrics,
+        wakeups: wakeups.clone(),
+        config,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+        let _ = stop_tx.send(());
+    });
+    controller
+        .reconcile_all_on(forecast_changes(forecast))
+        .reconcile_all_on(wakeups.stream(clock))
+        .graceful_shutdown_on(async move {
+            let _ = stop_rx.await;
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "KEDA capper controller");
+            }
+        })
+        .await;
+}
+
+/// The CRs a KEDA object event concerns: those targeting it, and the one whose cap is on it.
+fn scalers_of(
+    store: Store<CarbonAwareKedaScaler>,
+    kind: KedaTarget,
+) -> impl Fn(DynamicObject) -> Vec<ObjectRef<CarbonAwareKedaScaler>> + Send + Sync + 'static {
+    move |obj| {
+        let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let capper = obj.labels().get(LABEL_CAPPER_UID).cloned();
+        store
+            .state()
+            .iter()
+            .filter(|cr| {
+                let r = &cr.spec.keda_target_ref;
+                let targets = cr.spec.keda_target == kind && r.name == name && r.namespace == namespace;
+                targets || (capper.is_some() && cr.uid() == capper)
+            })
+            .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+            .collect()
+    }
+}
+
+/// Yields when the hub's forecast for this cluster changes (not on every heartbeat).
+fn forecast_changes(handle: ForecastHandle) -> impl Stream<Item = ()> + Send + 'static {
+    let same = |a: &ForecastView, b: &ForecastView| {
+        Arc::ptr_eq(&a.zones, &b.zones)
+            && a.staleness_bound == b.staleness_bound
+            && a.primary_zone == b.primary_zone
+    };
+    let last = handle.current();
+    futures::stream::unfold((handle, last), move |(mut handle, last)| async move {
+        loop {
+            let next = handle.changed().await.ok()?;
+            if !same(&last, &next) {
+                return Some(((), (handle, next)));
+            }
+        }
+    })
+}
+
+async fn reconcile(cr: Arc<CarbonAwareKedaScaler>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+    let namespace = cr.namespace().unwrap_or_default();
+    ctx.metrics.reconciles.get_or_create(&ScalerLabels::new(&namespace, &cr.name_any())).inc();
+    let api: Api<CarbonAwareKedaScaler> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, cr, |event| async {
+        match event {
+            finalizer::Event::Apply(cr) => apply(&cr, &ctx).await,
+            finalizer::Event::Cleanup(cr) => cleanup(&cr, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| ReconcileError::Finalizer(Box::new(e)))
+}
+
+fn error_policy(cr: Arc<CarbonAwareKedaScaler>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    let (namespace, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
+    ctx.metrics.reconcile_errors.get_or_create(&ScalerLabels::new(&namespace, &name)).inc();
+    tracing::warn!(%namespace, %name, error = %error, retry_in = ?ctx.config.error_requeue, "reconcile failed");
+    Action::requeue(ctx.config.error_requeue)
+}
+
+fn params() -> PatchParams {
+    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }
+}
+
+async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, ReconcileError> {
+    let now = ctx.clock.now();
+    let (namespace, name, uid) =
+        (cr.namespace().unwrap_or_default(), cr.name_any(), cr.uid().unwrap_or_default());
+    let spec = &cr.spec;
+    let (kind, tref) = (spec.keda_target, &spec.keda_target_ref);
+    let target_desc = format!("{} {}/{}", kind_name(kind), tref.namespace, tref.name);
+
+    let sourced =
+        source::fetch(&spec.carbon_intensity_forecast_data_source, &ctx.forecast.current(), &ctx.client, now)
+            .await;
+    let targets =
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &tref.namespace, &api_resource(kind));
+    let object = match targets.get_opt(&tref.name).await {
+        Ok(object) => object,
+        // KEDA not installed (the kind is not served): the target cannot exist.
+        Err(kube::Error::Api(s)) if s.code == 404 => None,
+        Err(e) => return Err(e.into()),
+    };
+    let target = object.as_ref().map(Target::from_object);
+    let min = target.as_ref().and_then(|t| t.min_replica_count);
+    let decision = decide(spec, sourced.series.as_ref(), min, sourced.staleness_bound, now);
+    let next_review = decision.as_ref().ok().and_then(|d| d.next_review);
+    let outcome = match (decision, target) {
+        (Err(invalid), _) => Outcome::Invalid(invalid),
+        (Ok(_), None) => Outcome::TargetNotFound,
+        (Ok(decision), Some(t)) => match (&t.paused, &t.capped_by_uid) {
+            (Some(why), _) => Outcome::Paused { decision, why: why.clone() },
+            (None, Some(other)) if *other != uid => {
+                let by = object.as_ref().and_then(|o| o.annotations().get(ANNOTATION_CAPPED_BY).cloned());
+                Outcome::Claimed { by: by.unwrap_or_else(|| format!("with uid {other}")) }
+            }
+            (None, _) => {
+                let patch = t.cap_patch(decision.max_replicas, &uid, &format!("{namespace}/{name}"));
+                if let Some(patch) = &patch {
+                    targets.patch(&tref.name, &params(), &Patch::Merge(patch)).await?;
+                    tracing::info!(%namespace, %name, target = target_desc, max = decision.max_replicas, reason = decision.reason, "capped");
+                }
+                Outcome::Applied { decision, written: patch.is_some() }
+            }
+        },
+    };
+    // A CR that cannot be acted on writes nothing, not even releases.
+    if !matches!(outcome, Outcome::Invalid(_)) {
+        release(ctx, cr, &uid, Some((kind, tref))).await?;
+    }
+
+    let prev = cr.status.clone().unwrap_or_default();
+    let next =
+        next_status(&prev, &outcome, &target_desc, sourced.problem.as_deref(), cr.meta().generation, now);
+    if next != prev {
+        let api: Api<CarbonAwareKedaScaler> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.patch_status(&name, &params(), &Patch::Merge(merge_patch(&prev, &next))).await?;
+    }
+    for note in notes(&prev, &next, &outcome) {
+        publish(ctx, cr, note).await;
+    }
+    record_metrics(ctx, cr, &next);
+    ctx.wakeups.set(format!("{namespace}/{name}"), next_review);
+    Ok(Action::requeue(ctx.config.resync))
+}
+
+fn record_metrics(ctx: &Ctx, cr: &CarbonAwareKedaScaler, status: &super::crd::CarbonAwareKedaScalerStatus) {
+    let labels = ScalerLabels::new(&cr.namespace().unwrap_or_default(), &cr.name_any());
+    let m = &ctx.metrics;
+    m.default_max_replicas.get_or_create(&labels).set(i64::from(cr.spec.eco_mode_off.max_replicas));
+    if let Some(max) = status.applied_max_replicas {
+        m.max_replicas.get_or_create(&labels).set(i64::from(max));
+    }
+    match status.carbon_intensity {
+        Some(v) => {
+            m.carbon_intensity.get_or_create(&labels).set(v);
+        }
+        None => {
+            m.carbon_intensity.remove(&labels);
+        }
+    }
+    m.eco_mode_off.get_or_create(&labels).set(i64::from(status.eco_mode_off.unwrap_or(false)));
+}
+
+async fn cleanup(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, ReconcileError> {
+    let (namespace, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
+    release(ctx, cr, &cr.uid().unwrap_or_default(), None).await?;
+    ctx.metrics.forget(&ScalerLabels::new(&namespace, &name));
+    ctx.wakeups.set(format!("{namespace}/{name}"), None);
+    Ok(Action::await_change())
+}
+
+/// Gives every object capped by the CR `uid`, except `keep`, its original maximum back.
+async fn release(
+    ctx: &Ctx,
+    cr: &CarbonAwareKedaScaler,
+    uid: &str,
+    keep: Option<(KedaTarget, &KedaTargetRef)>,
+) -> Result<usize, ReconcileError> {
+    let mut released = 0;
+    for kind in KINDS {
+        let ar = api_resource(kind);
+        let all = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+        let capped = match all.list(&ListParams::default().labels(&format!("{LABEL_CAPPER_UID}={uid}"))).await
+        {
+            Ok(list) => list.items,
+            Err(kube::Error::Api(s)) if s.code == 404 => continue, // kind not served
+            Err(e) => return Err(e.into()),
+        };
+        for obj in capped {
+            let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+            if keep.is_some_and(|(k, r)| k == kind && r.namespace == ns && r.name == name) {
+                continue;
+            }
+            let t = Target::from_object(&obj);
+            let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ns, &ar);
+            match api.patch(&name, &params(), &Patch::Merge(t.restore_patch())).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            let message = format!("released {} {ns}/{name}: maxReplicaCount restored", kind_name(kind));
+            tracing::info!(scaler = cr.name_any(), "{message}");
+            publish(ctx, cr, Note { warning: false, reason: "MaxReplicaCountRestored", message }).await;
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// Best effort: an event that cannot be published is logged, never fails the reconcile.
+async fn publish(ctx: &Ctx, cr: &CarbonAwareKedaScaler, note: Note) {
+    let mut message = note.message;
+    if message.len() > 1000 {
+        let cut = (0..=1000).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+        message.truncate(cut);
+    }
+    let event = Event {
+        type_: if note.warning { EventType::Warning } else { EventType::Normal },
+        reason: note.reason.into(),
+        note: Some(message),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
+        tracing::warn!(error = %e, reason = note.reason, "cannot publish event");
+    }
+}
