@@ -7,7 +7,7 @@ use crate::{objects, pki};
 use anyhow::{Context, bail};
 use gridshift_proto::zones::ZoneMap;
 use gridshift_proto::{ScaledClock, SharedClock};
-use gridshift_sim::{SimConfig, SimServer};
+use gridshift_sim::{SimConfig, SimKarmada, SimKarmadaConfig, SimServer};
 use jiff::Timestamp;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -80,6 +80,10 @@ impl FleetConfig {
     }
 }
 
+/// How long (simulated) the simulated Karmada takes to apply a workload to a
+/// newly selected cluster: the make-before-break window the hub waits out.
+pub const KARMADA_APPLY_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 pub struct Member {
     pub spec: MemberSpec,
     /// Grid zones of the member's nodes, primary first.
@@ -103,6 +107,9 @@ pub struct Fleet {
     pub config: FleetConfig,
     pub clock: SharedClock,
     pub host: SimServer,
+    /// Plays Karmada's scheduler on the host: bindings follow the policies and
+    /// report clusters applied and healthy after `KARMADA_APPLY_DELAY`.
+    pub karmada: SimKarmada,
     pub members: Vec<Member>,
     pub hub: ManagedProcess,
     pub hub_ops_port: u16,
@@ -149,6 +156,9 @@ impl Fleet {
             member_zones.push(unique);
         }
         host.write_kubeconfig(&work_dir.join("karmada-host.kubeconfig"))?;
+        let karmada = SimKarmada::start(host.client()?, SimKarmadaConfig::new(clock.clone(), KARMADA_APPLY_DELAY));
+        // The hub's leader-election Lease lives in the Karmada API server.
+        host.upsert(objects::namespace("karmada-system"))?;
 
         let (hub_grpc_port, hub_ops_port) = (free_port()?, free_port()?);
         let pki = work_dir.join("pki");
@@ -208,6 +218,7 @@ impl Fleet {
             config,
             clock,
             host,
+            karmada,
             members,
             hub,
             hub_ops_port,

@@ -100,7 +100,8 @@ impl FleetView {
             view.policies.push(policy_view(&policy));
         }
         for member in &fleet.members {
-            view.members.push(member_view(member, now).await?);
+            // Simulated time runs fast: read "now" right before each member.
+            view.members.push(member_view(member, fleet.clock.now()).await?);
         }
         Ok(view)
     }
@@ -134,7 +135,7 @@ fn policy_view(policy: &DynamicObject) -> PolicyView {
                     (
                         c["name"].as_str().unwrap_or_default().to_string(),
                         c["location"].as_str().unwrap_or_default().to_string(),
-                        c["carbonIntensity"]["value"].as_f64(),
+                        number(&c["carbonIntensity"]["value"]),
                         c["isValid"].as_bool().unwrap_or(false),
                     )
                 })
@@ -146,8 +147,14 @@ fn policy_view(policy: &DynamicObject) -> PolicyView {
         active: strings(&status["activeClusters"]),
         clusters,
         reason: telling_condition(&status["conditions"]),
-        carbon_avoided_g: status["estimatedCarbonAvoided"].as_f64(),
+        carbon_avoided_g: number(&status["estimatedCarbonAvoided"]),
     }
+}
+
+/// A number, or a number in a string (the original operator's status keeps
+/// intensities as strings).
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str()?.parse().ok())
 }
 
 /// A true Switching/DataStale/TargetNotFound condition wins; else Ready's message.

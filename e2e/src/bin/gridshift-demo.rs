@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => break Err(e).context("reading the fleet's state"),
         };
         summary.observe(&view);
+        let now = fleet.clock.now();
         let header = format!(
             "Gridshift offline demo — {} UTC (×{:.0}) — {:.0}% of {}",
             now.strftime("%Y-%m-%d %H:%M"),
