@@ -104,8 +104,9 @@ impl Jobs {
         format!("{} jobs of {:#}, slack {:#}", self.list.len(), self.runtime, self.slack)
     }
 
-    /// Charges `starts` (one per job; `None` = never started, charged at its latest start
-    /// and counted unfinished) to the recorded intensities.
+    /// Charges `starts` (one per job; `None` = never started inside the traces: charged at
+    /// its latest start, counted unfinished and as a deadline miss) to the recorded
+    /// intensities.
     pub fn charge(
         &self,
         grid: &Grid,
@@ -119,9 +120,10 @@ impl Jobs {
         for (job, start) in self.list.iter().zip(starts) {
             let s = start.unwrap_or_else(|| {
                 unfinished += 1.0;
+                misses += 1.0;
                 job.latest_start()
             });
-            if s > job.latest_start() {
+            if start.is_some_and(|s| s > job.latest_start()) {
                 misses += 1.0;
             }
             delayed += s.duration_since(job.arrival).as_secs_f64() / 3600.0;

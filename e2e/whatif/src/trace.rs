@@ -220,7 +220,7 @@ mod tests {
     fn gaps_are_interpolated_and_counted() {
         let (v, n) = fill_gaps(&[None, Some(10.0), None, None, Some(40.0), None]);
         assert_eq!(v, vec![10.0, 10.0, 20.0, 30.0, 40.0, 40.0]);
-        assert_eq!(n, 3);
+        assert_eq!(n, 4);
     }
 
     #[test]
