@@ -39,7 +39,7 @@ fn main() {
     for (i, z) in grid.zones.iter().enumerate() {
         let _ = writeln!(yaml, "    - {{name: m{i}, location: {z}}}");
     }
-    for (i, z) in grid.zones.iter().enumerate() {
+    for i in 0..grid.zones.len() {
         // Quartile buckets of the zone's own distribution, as suggest-thresholds gives them.
         let mut v = grid.values(i).to_vec();
         v.sort_by(f64::total_cmp);
@@ -56,7 +56,6 @@ fn main() {
             q(0.75) + 2,
             q(1.0) + 3
         );
-        let _ = z;
     }
     yaml.push_str("---\nkind: Workload\nspec:\n  placements:\n    - {name: web, policy: all, replicas: {constant: 10}}\n  jobs:\n");
     for (i, z) in grid.zones.iter().enumerate() {
@@ -81,12 +80,19 @@ fn main() {
         .sum();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("what-if year bench: {} zones × {} hours, {jobs} jobs, 1 placement, forecast MAE 25", grid.zones.len(), grid.hours);
+    println!(
+        "what-if year bench: {} zones × {} hours, {jobs} jobs, 1 placement, forecast MAE 25",
+        grid.zones.len(),
+        grid.hours
+    );
     println!(
         "  simulated in {:.2} s ({:.0} jobs/s through planner + threshold caps + oracle); forecast MAE measured {:.1}",
         elapsed.as_secs_f64(),
         jobs / elapsed.as_secs_f64(),
         report.runs[0].forecast.mae_measured
     );
-    println!("  machine: {cpus} CPUs, load average {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "  machine: {cpus} CPUs, load average {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
 }

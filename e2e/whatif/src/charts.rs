@@ -9,10 +9,12 @@ use crate::result::{ScenarioResult, Strategy};
 use crate::trace::Grid;
 use std::fmt::Write;
 
-const PALETTE: [&str; 10] =
-    ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+const PALETTE: [&str; 10] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+    "#7f7f7f",
+];
 const W: f64 = 1000.0;
-const LEFT: f64 = 70.0;
+const LEFT: f64 = 110.0;
 const RIGHT: f64 = 190.0;
 const TOP: f64 = 40.0;
 const PLOT_H: f64 = 280.0;
@@ -77,11 +79,17 @@ fn y_axis(out: &mut String, max: f64, label: &str) {
 fn x_axis(out: &mut String, grid: &Grid, from: usize, n: usize, bottom: f64) {
     let x = |h: usize| LEFT + (W - LEFT - RIGHT) * (h - from) as f64 / n.max(1) as f64;
     let days = n / 24;
-    let step_days = if days <= 20 { 1 } else if days <= 70 { 7 } else { 30 };
+    let every_days = if days <= 20 { 1 } else { 7 };
     for h in from..=from + n {
         let t = grid.at(h);
         let hour = t.as_second().div_euclid(3600);
-        if hour % 24 != 0 || (hour / 24) % step_days as i64 != 0 {
+        let tick = if days > 70 {
+            // Month starts on long spans.
+            hour % 24 == 0 && t.strftime("%d").to_string() == "01"
+        } else {
+            hour % 24 == 0 && (hour / 24) % every_days == 0
+        };
+        if !tick {
             continue;
         }
         let _ = writeln!(
@@ -147,11 +155,18 @@ pub fn intensity(grid: &Grid, sc: &ScenarioResult, from: usize, n: usize) -> Str
             pts.join(" ")
         );
     }
-    let items: Vec<(String, &str, bool)> = zones.iter().map(|z| (grid.zones[*z].clone(), colour(*z), false)).collect();
+    let items: Vec<(String, &str, bool)> =
+        zones.iter().map(|z| (grid.zones[*z].clone(), colour(*z), false)).collect();
     legend(&mut out, &items);
     for (i, (s, row)) in rows.iter().enumerate() {
         let y = bands_top + BAND_H * i as f64;
-        let _ = writeln!(out, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", LEFT - 6.0, y + 13.0, s.label());
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LEFT - 6.0,
+            y + 13.0,
+            s.label()
+        );
         match row {
             Row::Zones(p) => {
                 // Merge runs of hours with the same serving zones into one rectangle each.
@@ -213,10 +228,16 @@ pub fn cumulative(grid: &Grid, sc: &ScenarioResult) -> String {
         .iter()
         .map(|r| {
             let mut acc = 0.0;
-            (r.strategy, r.hourly_g.iter().map(|g| {
-                acc += g / 1e6;
-                acc
-            }).collect())
+            (
+                r.strategy,
+                r.hourly_g
+                    .iter()
+                    .map(|g| {
+                        acc += g / 1e6;
+                        acc
+                    })
+                    .collect(),
+            )
         })
         .collect();
     let max = nice_max(series.iter().filter_map(|(_, v)| v.last().copied()).fold(0.0, f64::max));
@@ -244,8 +265,13 @@ pub fn cumulative(grid: &Grid, sc: &ScenarioResult) -> String {
             pts.join(" ")
         );
     }
-    let items: Vec<(String, &str, bool)> =
-        sc.strategies.iter().map(|r| (r.strategy.label().to_string(), strategy_colour(r.strategy), r.strategy == Strategy::Oracle)).collect();
+    let items: Vec<(String, &str, bool)> = sc
+        .strategies
+        .iter()
+        .map(|r| {
+            (r.strategy.label().to_string(), strategy_colour(r.strategy), r.strategy == Strategy::Oracle)
+        })
+        .collect();
     legend(&mut out, &items);
     out.push_str("</svg>\n");
     out
@@ -253,5 +279,7 @@ pub fn cumulative(grid: &Grid, sc: &ScenarioResult) -> String {
 
 /// A file-name-safe form of a scenario name.
 pub fn slug(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect()
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect()
 }

@@ -111,7 +111,12 @@ impl<'g> Forecaster<'g> {
         let mut points: Vec<ForecastPoint> =
             (from..=issue).map(|h| point(h, self.grid.value(z, h), false)).collect();
         points.extend(self.forecast(z, issue).into_iter().map(|(h, v)| point(h, v, true)));
-        Series { zone: self.grid.zones[z].clone(), generated_at: self.grid.at(issue), signal: Signal::Average, points }
+        Series {
+            zone: self.grid.zones[z].clone(),
+            generated_at: self.grid.at(issue),
+            signal: Signal::Average,
+            points,
+        }
     }
 
     /// Mean absolute error over every forecast point of every issue hour and zone.
@@ -193,7 +198,10 @@ mod tests {
     #[test]
     fn perfect_forecast_is_the_recording_and_knows_only_the_past_as_actuals() {
         let g = grid(100);
-        let f = Forecaster::new(&g, ForecastSettings { horizon_hours: 10, lookback_hours: 3, ..Default::default() });
+        let f = Forecaster::new(
+            &g,
+            ForecastSettings { horizon_hours: 10, lookback_hours: 3, ..Default::default() },
+        );
         let s = f.series(0, 50);
         assert_eq!(s.points.len(), 3 + 1 + 10);
         assert_eq!(s.generated_at, g.at(50));

@@ -27,6 +27,9 @@ pub enum InputError {
 pub struct Inputs {
     pub karmada: BTreeMap<String, CarbonAwareKarmadaPolicySpec>,
     pub keda: BTreeMap<String, CarbonAwareKedaScalerSpec>,
+    /// Deferral planner settings by `metadata.name` (each member cluster's agent has its
+    /// own); the unnamed one (or the agent's defaults) applies to job groups naming none.
+    pub planners: BTreeMap<String, PlannerConfig>,
     pub planner: PlannerConfig,
     pub workload: Workload,
 }
@@ -80,6 +83,9 @@ pub struct JobGroup {
     /// The ScaledJob's minReplicaCount (the cap is never below it).
     #[serde(default)]
     pub min_replica_count: i32,
+    /// `metadata.name` of the SchedulerSettings of the cluster these jobs run in.
+    #[serde(default)]
+    pub scheduler: Option<String>,
 }
 
 /// When jobs arrive. Exactly one of `every`, `count` or `at`. Generated arrivals stop
@@ -222,7 +228,12 @@ impl Inputs {
                 }
                 "SchedulerSettings" => {
                     let s: SchedulerSettings = serde_yaml::from_value(spec).map_err(parse_err)?;
-                    self.planner = s.planner_config().map_err(|e| err(e.to_string()))?;
+                    let config = s.planner_config().map_err(|e| err(e.to_string()))?;
+                    if name.is_empty() {
+                        self.planner = config;
+                    } else {
+                        self.planners.insert(name, config);
+                    }
                 }
                 "Workload" => {
                     let w: Workload = serde_yaml::from_value(spec).map_err(parse_err)?;
@@ -251,14 +262,21 @@ impl Inputs {
             if let Some(s) = &j.scaler {
                 self.keda_spec(s, &j.name)?;
             }
+            self.planner_for(j)?;
             duration(&format!("jobs {}: runtime", j.name), &j.runtime)?;
             if j.max_delay.is_none() && j.deadline_after.is_none() {
-                return Err(InputError::Invalid(format!("jobs {}: set maxDelay and/or deadlineAfter", j.name)));
+                return Err(InputError::Invalid(format!(
+                    "jobs {}: set maxDelay and/or deadlineAfter",
+                    j.name
+                )));
             }
         }
         for p in &w.placements {
             let spec = self.karmada.get(&p.policy).ok_or_else(|| {
-                InputError::Invalid(format!("placement {}: no CarbonAwareKarmadaPolicy {:?}", p.name, p.policy))
+                InputError::Invalid(format!(
+                    "placement {}: no CarbonAwareKarmadaPolicy {:?}",
+                    p.name, p.policy
+                ))
             })?;
             p.replicas.validate(&format!("placement {}: replicas", p.name))?;
             duration(&format!("placement {}: readyAfter", p.name), &p.ready_after)?;
@@ -277,6 +295,16 @@ impl Inputs {
             duration(&format!("scaled {}: maxDelay", s.name), &s.max_delay)?;
         }
         Ok(())
+    }
+
+    /// The planner settings a job group runs under.
+    pub fn planner_for(&self, j: &JobGroup) -> Result<&PlannerConfig, InputError> {
+        match &j.scheduler {
+            None => Ok(&self.planner),
+            Some(name) => self.planners.get(name).ok_or_else(|| {
+                InputError::Invalid(format!("jobs {}: no SchedulerSettings {name:?}", j.name))
+            }),
+        }
     }
 
     pub fn keda_spec(&self, name: &str, user: &str) -> Result<&CarbonAwareKedaScalerSpec, InputError> {

@@ -68,7 +68,8 @@ impl Jobs {
                 if every <= SignedDuration::ZERO {
                     return Err(InputError::Invalid(what("arrivals.every must be positive")));
                 }
-                let offset = a.offset.as_deref().map(|o| duration(&what("arrivals.offset"), o)).transpose()?;
+                let offset =
+                    a.offset.as_deref().map(|o| duration(&what("arrivals.offset"), o)).transpose()?;
                 let mut t = grid.start + offset.unwrap_or_default();
                 let mut out = Vec::new();
                 while t <= last {

@@ -141,8 +141,12 @@ pub fn simulate(grid: &Grid, inputs: &Inputs, opts: &RunOptions) -> Result<Repor
         .collect::<Result<Vec<_>, _>>()?;
     let mut runs = Vec::new();
     for &mae in &opts.forecast_maes {
-        let settings =
-            ForecastSettings { mae, seed: opts.seed, horizon_hours: opts.horizon_hours, lookback_hours: lookback };
+        let settings = ForecastSettings {
+            mae,
+            seed: opts.seed,
+            horizon_hours: opts.horizon_hours,
+            lookback_hours: lookback,
+        };
         let f = Forecaster::new(grid, settings);
         let mut scenarios = Vec::new();
         for (g, set) in inputs.workload.jobs.iter().zip(&job_sets) {
@@ -155,9 +159,8 @@ pub fn simulate(grid: &Grid, inputs: &Inputs, opts: &RunOptions) -> Result<Repor
                 }),
                 None => None,
             };
-            let r = temporal::run(&g.name, &f, set, &inputs.planner, caps).map_err(|e| {
-                InputError::Invalid(format!("jobs {}: CarbonAwareKedaScaler: {e}", g.name))
-            })?;
+            let r = temporal::run(&g.name, &f, set, inputs.planner_for(g)?, caps)
+                .map_err(|e| InputError::Invalid(format!("jobs {}: CarbonAwareKedaScaler: {e}", g.name)))?;
             scenarios.push(r);
         }
         if scenarios.len() > 1 {
@@ -174,7 +177,12 @@ pub fn simulate(grid: &Grid, inputs: &Inputs, opts: &RunOptions) -> Result<Repor
         }
         let mae_measured = if mae > 0.0 { f.measured_mae() } else { 0.0 };
         runs.push(Run {
-            forecast: ForecastInfo { mae_target: mae, mae_measured, seed: opts.seed, horizon_hours: opts.horizon_hours },
+            forecast: ForecastInfo {
+                mae_target: mae,
+                mae_measured,
+                seed: opts.seed,
+                horizon_hours: opts.horizon_hours,
+            },
             scenarios,
         });
     }

@@ -113,7 +113,7 @@ fn run(a: RunArgs) -> Result<()> {
     inputs.validate()?;
     let traces = load_traces(&a.traces.traces)?;
     let grid = Grid::from_traces(&traces, &zones_used(&inputs), a.traces.from, a.traces.to)?;
-    if a.forecast_mae.iter().any(|m| !(*m >= 0.0)) {
+    if !a.forecast_mae.iter().all(|m| m.is_finite() && *m >= 0.0) {
         bail!("--forecast-mae must be >= 0");
     }
     let opts = RunOptions {

@@ -38,8 +38,12 @@ fn pct(v: Option<f64>) -> String {
 pub fn table(report: &Report) -> String {
     let t = &report.traces;
     let mut out = format!("Traces: {} .. {} ({} hours)", t.start, t.end, t.hours);
-    let filled: Vec<String> =
-        t.zones.iter().filter(|z| z.filled_hours > 0).map(|z| format!("{} {}", z.zone, z.filled_hours)).collect();
+    let filled: Vec<String> = t
+        .zones
+        .iter()
+        .filter(|z| z.filled_hours > 0)
+        .map(|z| format!("{} {}", z.zone, z.filled_hours))
+        .collect();
     if !filled.is_empty() {
         let _ = write!(out, "; hours filled by interpolation: {}", filled.join(", "));
     }

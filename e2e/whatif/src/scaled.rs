@@ -47,7 +47,9 @@ pub fn run(
         }
         let series = f.series(z, h);
         let d = decide(scaler, Some(&series), Some(s.min_replica_count), staleness_bound, grid.at(h))
-            .map_err(|e| InputError::Invalid(format!("scaled {}: CarbonAwareKedaScaler {}: {e}", s.name, s.scaler)))?;
+            .map_err(|e| {
+                InputError::Invalid(format!("scaled {}: CarbonAwareKedaScaler {}: {e}", s.name, s.scaler))
+            })?;
         let mut capacity = f64::from(d.max_replicas.max(0));
         while capacity > 0.0 {
             let Some((arrived, amount)) = queue.front_mut() else { break };
@@ -99,13 +101,20 @@ pub fn run(
         zones: vec![s.zone.clone()],
         workload: format!("{total:.0} replica-hours of queued work, maxDelay {}", s.max_delay),
         strategies: vec![
-            StrategyResult { work_units: total, ..StrategyResult::new(Strategy::CarbonAgnostic, "served on arrival", agnostic_g) },
+            StrategyResult {
+                work_units: total,
+                ..StrategyResult::new(Strategy::CarbonAgnostic, "served on arrival", agnostic_g)
+            },
             capped,
             StrategyResult {
                 work_units: total,
                 work_delayed_hours: oracle_delay,
                 mean_delay_hours: if total > 0.0 { oracle_delay / total } else { 0.0 },
-                ..StrategyResult::new(Strategy::Oracle, "cleanest hour within maxDelay, no capacity limit", oracle_g)
+                ..StrategyResult::new(
+                    Strategy::Oracle,
+                    "cleanest hour within maxDelay, no capacity limit",
+                    oracle_g,
+                )
             },
         ],
         decisions: Decisions {

@@ -49,7 +49,10 @@ pub fn run(
         .iter()
         .map(|c| {
             grid.zone_index(&c.location).map(|zone| Cluster { name: c.name.clone(), zone }).ok_or_else(|| {
-                InputError::Invalid(format!("placement {name}: no trace for zone {:?} of {}", c.location, c.name))
+                InputError::Invalid(format!(
+                    "placement {name}: no trace for zone {:?} of {}",
+                    c.location, c.name
+                ))
             })
         })
         .collect::<Result<_, _>>()?;
@@ -110,13 +113,23 @@ pub fn run(
         placement.agnostic_clusters.join(", ")
     };
     let strategies = vec![
-        with_switches(StrategyResult::new(Strategy::CarbonAgnostic, format!("spread over {agnostic_names}"), agnostic_g), 0),
+        with_switches(
+            StrategyResult::new(
+                Strategy::CarbonAgnostic,
+                format!("spread over {agnostic_names}"),
+                agnostic_g,
+            ),
+            0,
+        ),
         with_switches(
             StrategyResult::new(
                 Strategy::Gridshift,
                 format!(
                     "policy {} (signal {:?}, minImprovement {}%, minDwell {}s)",
-                    placement.policy, spec.ranking.signal, spec.min_improvement_percent, spec.min_dwell_seconds
+                    placement.policy,
+                    spec.ranking.signal,
+                    spec.min_improvement_percent,
+                    spec.min_dwell_seconds
                 ),
                 gridshift.hourly_g,
             ),
@@ -127,7 +140,11 @@ pub fn run(
             peers.switches,
         ),
         with_switches(
-            StrategyResult::new(Strategy::Oracle, "cleanest clusters every hour, perfect knowledge", oracle_g),
+            StrategyResult::new(
+                Strategy::Oracle,
+                "cleanest clusters every hour, perfect knowledge",
+                oracle_g,
+            ),
             oracle_switches,
         ),
     ];
@@ -174,7 +191,8 @@ fn simulate(
     zones.dedup();
     let mut status = Status::default();
     let mut current: Vec<String> = Vec::new();
-    let mut sim = Sim { hourly_g: vec![0.0; grid.hours], switches: 0, serving: Vec::with_capacity(grid.hours) };
+    let mut sim =
+        Sim { hourly_g: vec![0.0; grid.hours], switches: 0, serving: Vec::with_capacity(grid.hours) };
     for h in 0..grid.hours {
         let series: Vec<(&str, Series)> =
             zones.iter().map(|&z| (grid.zones[z].as_str(), f.series_with_lookback(z, h, 0))).collect();
@@ -187,7 +205,13 @@ fn simulate(
                 (Some(p), Some(at)) if at <= now => p.incoming.iter().cloned().collect(),
                 _ => BTreeSet::new(),
             };
-            let obs = Observation { generation: Some(1), current: Some(&current), ready: &ready, now, staleness_bound };
+            let obs = Observation {
+                generation: Some(1),
+                current: Some(&current),
+                ready: &ready,
+                now,
+                staleness_bound,
+            };
             let e = evaluate(spec, &status, lookup, obs);
             if let Some(plan) = e.plan {
                 if plan.decision == Decision::CompleteSwitch {
@@ -208,7 +232,8 @@ fn simulate(
                 Some(at) if at < hour_end => at.max(now),
                 _ => hour_end,
             };
-            sim.hourly_g[h] += weights.iter().map(|(z, w)| power(h) * w * grid.integral(*z, now, until)).sum::<f64>();
+            sim.hourly_g[h] +=
+                weights.iter().map(|(z, w)| power(h) * w * grid.integral(*z, now, until)).sum::<f64>();
             if until >= hour_end {
                 break;
             }

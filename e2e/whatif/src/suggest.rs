@@ -39,7 +39,12 @@ pub struct Suggestion {
 
 /// `caps` from the cleanest bucket to the dirtiest; `shares` (any positive weights, default
 /// equal) the part of the hours each should cover.
-pub fn suggest(grid: &Grid, zone: &str, caps: &[i32], shares: Option<&[f64]>) -> Result<Suggestion, SuggestError> {
+pub fn suggest(
+    grid: &Grid,
+    zone: &str,
+    caps: &[i32],
+    shares: Option<&[f64]>,
+) -> Result<Suggestion, SuggestError> {
     if caps.is_empty() {
         return Err(SuggestError::NoCaps);
     }
@@ -49,7 +54,7 @@ pub fn suggest(grid: &Grid, zone: &str, caps: &[i32], shares: Option<&[f64]>) ->
     if shares.len() != caps.len() {
         return Err(SuggestError::ShareCount { caps: caps.len(), shares: shares.len() });
     }
-    if shares.iter().any(|s| !(*s > 0.0)) {
+    if !shares.iter().all(|s| s.is_finite() && *s > 0.0) {
         return Err(SuggestError::BadShare);
     }
     let mut sorted: Vec<f64> = grid.values(z).to_vec();
@@ -127,10 +132,14 @@ mod tests {
         // 100 hours with values 1..=100.
         let grid = Grid::from_values(t0, vec![("Z".into(), (1..=100).map(f64::from).collect())]);
         let s = suggest(&grid, "Z", &[10, 5, 0], Some(&[50.0, 30.0, 20.0])).unwrap();
-        let got: Vec<(i32, i32, f64)> = s.buckets.iter().map(|b| (b.threshold, b.max_replicas, b.share_pct)).collect();
+        let got: Vec<(i32, i32, f64)> =
+            s.buckets.iter().map(|b| (b.threshold, b.max_replicas, b.share_pct)).collect();
         assert_eq!(got, vec![(50, 10, 50.0), (80, 5, 30.0), (100, 0, 20.0)]);
         assert!(s.yaml(&grid).contains("carbonIntensityThreshold: 80"));
-        assert_eq!(suggest(&grid, "Z", &[1, 2], Some(&[1.0])).unwrap_err(), SuggestError::ShareCount { caps: 2, shares: 1 });
+        assert_eq!(
+            suggest(&grid, "Z", &[1, 2], Some(&[1.0])).unwrap_err(),
+            SuggestError::ShareCount { caps: 2, shares: 1 }
+        );
         let flat = Grid::from_values(t0, vec![("F".into(), vec![100.0; 10])]);
         let s = suggest(&flat, "F", &[3, 2, 1], None).unwrap();
         let th: Vec<i32> = s.buckets.iter().map(|b| b.threshold).collect();

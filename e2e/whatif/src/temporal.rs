@@ -42,7 +42,11 @@ pub fn run(
         strategies.push(r);
         starts_by.push((s, started));
     };
-    add(Strategy::CarbonAgnostic, "start on arrival".into(), jobs.list.iter().map(|j| Some(j.arrival)).collect());
+    add(
+        Strategy::CarbonAgnostic,
+        "start on arrival".into(),
+        jobs.list.iter().map(|j| Some(j.arrival)).collect(),
+    );
     add(
         Strategy::Gridshift,
         format!(
@@ -111,7 +115,11 @@ pub fn gridshift_starts(f: &Forecaster<'_>, jobs: &Jobs, cfg: &PlannerConfig) ->
 }
 
 /// Start times of the jobs queued behind a ScaledJob capped by threshold buckets.
-pub fn peer_starts(f: &Forecaster<'_>, jobs: &Jobs, caps: &Caps<'_>) -> Result<Vec<Option<Timestamp>>, InvalidSpec> {
+pub fn peer_starts(
+    f: &Forecaster<'_>,
+    jobs: &Jobs,
+    caps: &Caps<'_>,
+) -> Result<Vec<Option<Timestamp>>, InvalidSpec> {
     let grid = f.grid();
     let list = &jobs.list;
     let mut starts = vec![None; list.len()];
@@ -136,7 +144,8 @@ pub fn peer_starts(f: &Forecaster<'_>, jobs: &Jobs, caps: &Caps<'_>) -> Result<V
                 queue.push_back(next);
                 next += 1;
             }
-            let d = decide(caps.spec, Some(&series), Some(caps.min_replica_count), caps.staleness_bound, now)?;
+            let d =
+                decide(caps.spec, Some(&series), Some(caps.min_replica_count), caps.staleness_bound, now)?;
             let cap = usize::try_from(d.max_replicas).unwrap_or(0);
             while running.len() < cap {
                 let Some(j) = queue.pop_front() else { break };

@@ -77,7 +77,8 @@ impl Grid {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Result<Self, GridError> {
-        let names: Vec<String> = if zones.is_empty() { traces.keys().cloned().collect() } else { zones.to_vec() };
+        let names: Vec<String> =
+            if zones.is_empty() { traces.keys().cloned().collect() } else { zones.to_vec() };
         let picked: Vec<&Trace> = names
             .iter()
             .map(|z| traces.get(z).ok_or_else(|| GridError::UnknownZone(z.clone())))
@@ -109,8 +110,15 @@ impl Grid {
     /// A grid from complete hourly rows (synthetic traces in tests and benches).
     pub fn from_values(start: Timestamp, rows: Vec<(String, Vec<f64>)>) -> Self {
         let hours = rows.iter().map(|(_, v)| v.len()).min().unwrap_or(0);
-        let (zones, values): (Vec<String>, Vec<Vec<f64>>) =
-            rows.into_iter().map(|(z, mut v)| (z, { v.truncate(hours); v })).unzip();
+        let (zones, values): (Vec<String>, Vec<Vec<f64>>) = rows
+            .into_iter()
+            .map(|(z, mut v)| {
+                (z, {
+                    v.truncate(hours);
+                    v
+                })
+            })
+            .unzip();
         let filled = vec![0; zones.len()];
         Self::from_rows(start, zones, values, filled)
     }

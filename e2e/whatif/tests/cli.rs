@@ -56,7 +56,8 @@ fn run_writes_json_and_charts() {
         for sc in scenarios {
             let name = sc["name"].as_str().unwrap();
             let rows = sc["strategies"].as_array().unwrap();
-            let get = |s: &str| rows.iter().find(|r| r["strategy"] == s).unwrap_or_else(|| panic!("{name}: {s}"));
+            let get =
+                |s: &str| rows.iter().find(|r| r["strategy"] == s).unwrap_or_else(|| panic!("{name}: {s}"));
             let g = |s: &str| get(s)["emissions_g"].as_f64().unwrap();
             assert_eq!(get("carbon-agnostic")["saved_vs_agnostic_pct"], 0.0);
             assert!(g("carbon-agnostic") > 0.0);
@@ -83,7 +84,11 @@ fn run_writes_json_and_charts() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    for f in ["web-no-hydro-perfect-intensity.svg", "web-no-hydro-mae25-cumulative.svg", "jobs-gb-mae25-intensity.svg"] {
+    for f in [
+        "web-no-hydro-perfect-intensity.svg",
+        "web-no-hydro-mae25-cumulative.svg",
+        "jobs-gb-mae25-intensity.svg",
+    ] {
         assert!(files.contains(&f.to_string()), "{f} not in {files:?}");
         let text = std::fs::read_to_string(svg.path().join(f)).unwrap();
         assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));

@@ -129,10 +129,7 @@ spec:
 fn spatial_grid() -> Grid {
     Grid::from_values(
         t0(),
-        vec![
-            ("X".into(), vec![100.0, 100.0, 300.0, 300.0, 100.0, 100.0]),
-            ("Y".into(), vec![200.0; 6]),
-        ],
+        vec![("X".into(), vec![100.0, 100.0, 300.0, 300.0, 100.0, 100.0]), ("Y".into(), vec![200.0; 6])],
     )
 }
 
@@ -221,7 +218,8 @@ fn planner_with_perfect_forecasts_and_no_threshold_equals_the_oracle() {
         rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (rng >> 33) as f64 / (1u64 << 31) as f64
     };
-    let v: Vec<f64> = (0..500).map(|h| 200.0 + 100.0 * ((h % 24) as f64 / 3.8).sin() + 80.0 * next()).collect();
+    let v: Vec<f64> =
+        (0..500).map(|h| 200.0 + 100.0 * ((h % 24) as f64 / 3.8).sin() + 80.0 * next()).collect();
     let grid = Grid::from_values(t0(), vec![("Z".into(), v)]);
     let yaml = r#"
 kind: SchedulerSettings
@@ -244,7 +242,8 @@ spec:
 
 #[test]
 fn forecast_error_costs_savings_but_never_deadlines() {
-    let v: Vec<f64> = (0..24 * 60).map(|h| 250.0 + 90.0 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()).collect();
+    let v: Vec<f64> =
+        (0..24 * 60).map(|h| 250.0 + 90.0 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()).collect();
     let grid = Grid::from_values(t0(), vec![("Z".into(), v)]);
     let yaml = r#"
 kind: Workload
