@@ -18,7 +18,7 @@ use crate::result::{Decisions, Kind, ScenarioResult, Strategy, StrategyResult};
 use gridshift_hub::policy::crd::{
     CarbonAwareKarmadaPolicySpec as Spec, CarbonAwareKarmadaPolicyStatus as Status, RankingSignal,
 };
-use gridshift_hub::policy::evaluate::{Observation, evaluate};
+use gridshift_hub::policy::evaluate::{Observation, Target, evaluate};
 use gridshift_hub::policy::switching::Decision;
 use gridshift_proto::Series;
 use jiff::SignedDuration;
@@ -207,7 +207,7 @@ fn simulate(
             };
             let obs = Observation {
                 generation: Some(1),
-                current: Some(&current),
+                target: Target::Found(&current),
                 ready: &ready,
                 now,
                 staleness_bound,
