@@ -15,6 +15,9 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
     let mut fleet = Fleet::start(config).await.unwrap();
 
     let pki = fleet.work_dir.join("pki");
+    let scratch = gridshift_sim::SimServer::start(gridshift_sim::SimConfig::default()).await.unwrap();
+    let scratch_kubeconfig = fleet.work_dir.join("impostor.kubeconfig");
+    scratch.write_kubeconfig(&scratch_kubeconfig).unwrap();
     let ops_port = free_port().unwrap();
     let path = |name: &str| OsString::from(pki.join(name));
     let args: Vec<OsString> = vec![
@@ -28,7 +31,10 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
         path("member-gb.key"),
         "--node-zone=US-CAL-CISO".into(),
         format!("--ops-listen=127.0.0.1:{ops_port}").into(),
-        "--features=".into(),
+        // Its own throwaway API server: nothing it writes can touch a member.
+        "--features=configmap".into(),
+        "--kubeconfig".into(),
+        scratch_kubeconfig.clone().into(),
     ];
     let log = fleet.work_dir.join("impostor.log");
     let mut impostor = ManagedProcess::new(
