@@ -12,3 +12,5 @@ echo "== cargo test"
 cargo test --workspace --all-targets --locked
 echo "== charts (helm lint/template, schema validation, RBAC, shellcheck)"
 bash e2e/charts/check.sh
+echo "== chart flags against the binaries' --help"
+bash e2e/charts/check-flags.sh
