@@ -144,11 +144,17 @@ async fn cluster_propagation_policy_switches_with_events_and_metrics() {
     let cpp: Api<DynamicObject> = Api::all_with(client.clone(), &cpp_resource());
     let placement = || async { serde_json::to_value(cpp.get("global").await.unwrap()).unwrap() };
     assert_eq!(cluster_names(&placement().await), ["member-ciso", "member-pjm"], "incoming added first");
-    for _ in 0..2 {
-        fleet.step(STEP, &mut progress, "shop/global-carbon").await;
-    }
+    let switched = async || cluster_names(&placement().await) == ["member-ciso"];
+    fleet
+        .step_until(
+            &mut progress,
+            "shop/global-carbon",
+            "outgoing removed once incoming is healthy",
+            6,
+            switched,
+        )
+        .await;
     let p = placement().await;
-    assert_eq!(cluster_names(&p), ["member-ciso"], "outgoing removed once incoming is healthy");
     assert_eq!(p.pointer("/spec/placement/clusterAffinity/exclude"), Some(&json!(["legacy"])));
     let cr = get_cr(&client, "global-carbon").await;
     let status = cr.status.as_ref().unwrap();
@@ -235,12 +241,11 @@ async fn weighted_form_writes_static_weights() {
         cr.status.as_ref().is_some_and(|s| s.pending.is_some())
     })
     .await;
-    for _ in 0..2 {
-        fleet.step(STEP, &mut progress, "shop/web-carbon").await;
-    }
     let api: Api<DynamicObject> = Api::namespaced_with(client, NS, &pp_resource());
-    let p = serde_json::to_value(api.get("web").await.unwrap()).unwrap();
-    assert_eq!(cluster_names(&p), ["member-ciso", "member-gb"]);
+    let get = async || serde_json::to_value(api.get("web").await.unwrap()).unwrap();
+    let switched = async || cluster_names(&get().await) == ["member-ciso", "member-gb"];
+    fleet.step_until(&mut progress, "shop/web-carbon", "placed on the two cleanest", 5, switched).await;
+    let p = get().await;
     let list = p.pointer("/spec/placement/replicaScheduling/weightPreference/staticWeightList").unwrap();
     let weight = |c: &str| {
         list.as_array().unwrap().iter().find(|w| w["targetCluster"]["clusterNames"] == json!([c])).unwrap()["weight"].as_i64().unwrap()
@@ -280,11 +285,11 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
             (b.clone(), client.clone(), election("replica-b"), fleet.shutdown.subscribe());
         tokio::spawn(async move { run_with_leader_election(&b, client, el, stop).await });
     }
-    for _ in 0..3 {
-        fleet.step(STEP, &mut progress_a, "shop/web-carbon").await;
-    }
     let pps: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &pp_resource());
-    assert_eq!(cluster_names(&serde_json::to_value(pps.get("web").await.unwrap()).unwrap()), ["member-ciso"]);
+    let switched = async || {
+        cluster_names(&serde_json::to_value(pps.get("web").await.unwrap()).unwrap()) == ["member-ciso"]
+    };
+    fleet.step_until(&mut progress_a, "shop/web-carbon", "the leader switched", 6, switched).await;
     assert!(b.progress().borrow().is_empty(), "the standby never reconciled");
     assert_eq!((a.metrics().leader.get(), b.metrics().leader.get()), (1, 0));
     let events = events_of(&client, "web-carbon").await;

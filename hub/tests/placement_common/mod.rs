@@ -214,6 +214,24 @@ impl Fleet {
         wait_progress(progress, cr, now).await;
     }
 
+    /// Steps until `done` holds (checked before each step), at most `max_steps` times.
+    pub async fn step_until(
+        &self,
+        progress: &mut watch::Receiver<BTreeMap<String, Timestamp>>,
+        cr: &str,
+        what: &str,
+        max_steps: usize,
+        done: impl AsyncFn() -> bool,
+    ) {
+        for _ in 0..max_steps {
+            if done().await {
+                return;
+            }
+            self.step(SignedDuration::from_mins(10), progress, cr).await;
+        }
+        assert!(done().await, "{what}: not after {max_steps} steps");
+    }
+
     pub fn stop(&self) {
         self.shutdown.send_replace(true);
     }

@@ -102,6 +102,7 @@ fn forget(ctx: &Context, key: &str, obj: &ObjectRef<Cr>) {
     ctx.metrics.forget(key);
     ctx.timers.cancel(obj);
     ctx.failures.lock().remove(key);
+    ctx.progress.send_if_modified(|p| p.remove(key).is_some());
 }
 
 /// Retries with exponential backoff per CR (real time: API errors heal in real time).
