@@ -222,8 +222,11 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
             }
         },
     };
-    // A CR that cannot be acted on writes nothing, not even releases.
-    if !matches!(outcome, Outcome::Invalid(_)) {
+    // Only a spec change (generation not yet in status) can have moved the target away
+    // from an object this CR capped; status is written after the release, so a failed
+    // release is retried. A CR that cannot be acted on writes nothing, not even releases.
+    let spec_changed = cr.status.as_ref().and_then(|s| s.observed_generation) != cr.meta().generation;
+    if spec_changed && !matches!(outcome, Outcome::Invalid(_)) {
         release(ctx, cr, &uid, Some((kind, tref))).await?;
     }
 
