@@ -1,5 +1,5 @@
 //! The KEDA capper against gridshift-sim with KEDA's CRDs: caps applied at each forecast
-//! boundary of a ManualClock and restored on delete and retarget, clamped at
+//! boundary of a ManualClock and restored on delete, clamped at
 //! minReplicaCount, paused targets untouched, invalid CRs reported and never written,
 //! other sources (localConfigMap, mock), and convergence through injected API faults.
 mod common;
@@ -8,7 +8,7 @@ use common::cluster::{ECO_OFF_MAX, NS, SO, cluster, max_of, ready, spec};
 use common::{hourly, t0, wait_for};
 use gridshift_agent::configmap::format::encode;
 use gridshift_agent::keda::FINALIZER;
-use gridshift_agent::keda::crd::{KedaTarget, LocalConfigMap};
+use gridshift_agent::keda::crd::LocalConfigMap;
 use gridshift_agent::keda::target::{ANNOTATION_ORIGINAL, LABEL_CAPPER_UID, PAUSED};
 use gridshift_proto::Clock;
 use gridshift_sim::{FaultRule, Verb};
@@ -85,26 +85,6 @@ async fn caps_follow_forecast_boundaries_and_are_restored_on_delete() {
     assert!(!so.annotations().contains_key(ANNOTATION_ORIGINAL));
     assert!(!so.labels().contains_key(LABEL_CAPPER_UID));
     assert_eq!(so.data["spec"]["minReplicaCount"], 1, "nothing else touched");
-}
-
-#[tokio::test]
-async fn retarget_restores_the_old_target_and_caps_the_new_one() {
-    let c = cluster(Some(hourly(t0(), t0(), &[67.0]))).await;
-    c.create_target(SO, "a", json!({}), json!({})).await; // maxReplicaCount unset: KEDA's default
-    c.create_target(KedaTarget::ScaledJobs, "b", json!({"maxReplicaCount": 50}), json!({})).await;
-    c.create_scaler("mover", spec(SO, "a")).await;
-    let a = c.wait_max(SO, "a", Some(20)).await;
-    assert_eq!(a.annotations()[ANNOTATION_ORIGINAL], "", "remembered as unset");
-
-    let retarget = json!({"spec": {"kedaTarget": "scaledjobs.keda.sh", "kedaTargetRef": {"name": "b", "namespace": NS}}});
-    c.scalers().patch("mover", &PatchParams::default(), &Patch::Merge(retarget)).await.expect("retarget");
-    let b = c.wait_max(KedaTarget::ScaledJobs, "b", Some(20)).await;
-    assert_eq!(b.annotations()[ANNOTATION_ORIGINAL], "50");
-    let a = c.wait_max(SO, "a", None).await;
-    assert!(!a.labels().contains_key(LABEL_CAPPER_UID) && !a.annotations().contains_key(ANNOTATION_ORIGINAL));
-    c.wait_event("mover", "MaxReplicaCountRestored").await;
-    let cr = c.wait_ready("mover", "CapApplied").await;
-    assert_eq!(cr.status.and_then(|s| s.observed_generation), Some(2));
 }
 
 #[tokio::test]

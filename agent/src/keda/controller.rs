@@ -59,6 +59,8 @@ pub enum ReconcileError {
 
 struct Ctx {
     client: Client,
+    /// The controller's cache of CRs: which capper uids still exist.
+    store: Store<CarbonAwareKedaScaler>,
     clock: SharedClock,
     forecast: ForecastHandle,
     recorder: Recorder,
@@ -89,6 +91,7 @@ pub async fn run(
     let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: config.instance.clone() };
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), reporter),
+        store: store.clone(),
         client,
         clock: clock.clone(),
         forecast: forecast.clone(),
@@ -199,7 +202,17 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
         Err(kube::Error::Api(s)) if s.code == 404 => None,
         Err(e) => return Err(e.into()),
     };
-    let target = object.as_ref().map(Target::from_object);
+    let mut target = object.as_ref().map(Target::from_object);
+    // A cap left by a CR that no longer exists (its finalizer was removed by hand) is
+    // adopted with its recorded original, rather than blocking the target forever.
+    if let Some(t) = target.as_mut()
+        && let Some(other) = t.capped_by_uid.clone()
+        && other != uid
+        && !ctx.store.state().iter().any(|c| c.uid().as_deref() == Some(other.as_str()))
+    {
+        tracing::info!(%namespace, %name, target = target_desc, orphaned_by = other, "adopting an orphaned cap");
+        t.capped_by_uid = Some(uid.clone());
+    }
     let min = target.as_ref().and_then(|t| t.min_replica_count);
     let decision = decide(spec, sourced.series.as_ref(), min, sourced.staleness_bound, now);
     let next_review = decision.as_ref().ok().and_then(|d| d.next_review);
@@ -222,8 +235,11 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
             }
         },
     };
-    // A CR that cannot be acted on writes nothing, not even releases.
-    if !matches!(outcome, Outcome::Invalid(_)) {
+    // Only a spec change (generation not yet in status) can have moved the target away
+    // from an object this CR capped; status is written after the release, so a failed
+    // release is retried. A CR that cannot be acted on writes nothing, not even releases.
+    let spec_changed = cr.status.as_ref().and_then(|s| s.observed_generation) != cr.meta().generation;
+    if spec_changed && !matches!(outcome, Outcome::Invalid(_)) {
         release(ctx, cr, &uid, Some((kind, tref))).await?;
     }
 

@@ -30,7 +30,9 @@ pub struct Cluster {
     pub clock: ManualClock,
     pub hub: FakeHub,
     pub registry: Registry,
-    _stop: watch::Sender<bool>,
+    /// Set to stop the capper; `capper` then ends.
+    pub stop: watch::Sender<bool>,
+    pub capper: tokio::task::JoinHandle<()>,
 }
 
 /// A member cluster with the capper running; the clock starts at t0 + 30 min.
@@ -39,8 +41,8 @@ pub async fn cluster(series: Option<Series>) -> Cluster {
     let client = sim.client().expect("client");
     let clock = ManualClock::new(t0() + SignedDuration::from_mins(30));
     let (hub, forecast) = FakeHub::new(series, clock.now());
-    let (stop, registry) = start_capper(client.clone(), Arc::new(clock.clone()), forecast);
-    Cluster { sim, client, clock, hub, registry, _stop: stop }
+    let (stop, registry, capper) = start_capper(client.clone(), Arc::new(clock.clone()), forecast);
+    Cluster { sim, client, clock, hub, registry, stop, capper }
 }
 
 impl Cluster {
@@ -149,17 +151,17 @@ pub fn spec(kind: KedaTarget, target: &str) -> CarbonAwareKedaScalerSpec {
 pub const SO: KedaTarget = KedaTarget::ScaledObjects;
 
 /// Starts the capper on `client` with `clock` and `forecast`; it stops when the returned
-/// sender is dropped or set.
+/// sender is set (or dropped).
 pub fn start_capper(
     client: Client,
     clock: SharedClock,
     forecast: gridshift_agent::forecast::ForecastHandle,
-) -> (watch::Sender<bool>, Registry) {
+) -> (watch::Sender<bool>, Registry, tokio::task::JoinHandle<()>) {
     let metrics = KedaMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let config = KedaConfig { error_requeue: Duration::from_millis(20), ..KedaConfig::default() };
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(keda::run(client, clock, forecast, metrics, config, stopped));
-    (stop, registry)
+    let capper = tokio::spawn(keda::run(client, clock, forecast, metrics, config, stopped));
+    (stop, registry, capper)
 }
