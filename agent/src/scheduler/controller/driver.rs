@@ -3,8 +3,6 @@
 //! writes run in [`report`](super::report) tasks and come back as outcomes.
 use std::sync::Arc;
 
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use jiff::Timestamp;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
@@ -80,7 +78,7 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
-        let mut watches: BoxStream<'static, _> = informers::watch_cluster(&self.deps.client);
+        let mut watches = informers::watch_cluster(&self.deps.client);
         let mut forecast = self.deps.forecast.clone();
         let mut forecast_open = true;
         let mut leading = self.leading.clone();
@@ -96,7 +94,7 @@ impl Driver {
                 biased;
                 _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 Some(outcome) = self.outcomes.recv() => self.on_outcome(outcome),
-                event = watches.next() => match event {
+                event = watches.events.recv() => match event {
                     Some(Ok(w)) => self.on_watched(w),
                     Some(Err(e)) => tracing::warn!(error = %e, "scheduler watch error; retrying"),
                     None => return Err(ControllerError::WatchesEnded),

@@ -1,12 +1,13 @@
 //! The watches that feed the scheduler: nodes, every non-terminal pod (whoever
 //! schedules it: they all use node capacity), and the volume objects the volume
 //! checks read (claims, volumes, storage classes). One merged stream of events.
-use futures::stream::{BoxStream, StreamExt, select_all};
+use futures::stream::{BoxStream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch_fn};
+use tokio::sync::mpsc;
 
 /// One watch event, by kind. Each is moved once, from the stream into the cache, so
 /// the size difference between kinds costs nothing worth a box per event.
@@ -51,9 +52,24 @@ impl Watched {
 /// finishes leaves the watch (delivered as a deletion).
 pub const POD_FIELD_SELECTOR: &str = "status.phase!=Succeeded,status.phase!=Failed";
 
-/// The merged watch. Errors are retried with kube-runtime's default backoff; they are
-/// yielded so the controller can log them.
-pub fn watch_cluster(client: &kube::Client) -> BoxStream<'static, Result<Watched, watcher::Error>> {
+/// The running watches: one task per kind (decoding objects off the decision loop's
+/// thread), merged into one channel. Dropping it stops them.
+pub struct Watches {
+    pub events: mpsc::Receiver<Result<Watched, watcher::Error>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts the watches. Errors are retried with kube-runtime's default backoff; they
+/// are passed on so the controller can log them.
+pub fn watch_cluster(client: &kube::Client) -> Watches {
     let cfg = watcher::Config::default();
     let pods = watcher::Config::default().fields(POD_FIELD_SELECTOR);
     let streams: Vec<BoxStream<'static, Result<Watched, watcher::Error>>> = vec![
@@ -78,7 +94,21 @@ pub fn watch_cluster(client: &kube::Client) -> BoxStream<'static, Result<Watched
             .map(|r| r.map(Watched::Class))
             .boxed(),
     ];
-    select_all(streams).boxed()
+    let (tx, events) = mpsc::channel(4096);
+    let tasks = streams
+        .into_iter()
+        .map(|mut stream| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(item) = stream.next().await {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    Watches { events, tasks }
 }
 
 /// managedFields are never read; dropping them saves memory on large clusters.
