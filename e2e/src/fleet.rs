@@ -156,7 +156,8 @@ impl Fleet {
             member_zones.push(unique);
         }
         host.write_kubeconfig(&work_dir.join("karmada-host.kubeconfig"))?;
-        let karmada = SimKarmada::start(host.client()?, SimKarmadaConfig::new(clock.clone(), KARMADA_APPLY_DELAY));
+        let karmada =
+            SimKarmada::start(host.client()?, SimKarmadaConfig::new(clock.clone(), KARMADA_APPLY_DELAY));
         // The hub's leader-election Lease lives in the Karmada API server.
         host.upsert(objects::namespace("karmada-system"))?;
 
