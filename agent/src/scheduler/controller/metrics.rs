@@ -98,12 +98,12 @@ impl SchedulerMetrics {
             self.pending_to_bound_seconds.clone(),
         );
         r.register(
-            "bound_intensity_gco2_per_kwh_sum",
+            "bound_intensity_gco2_per_kwh",
             "Sum over bound pods of their node zone's carbon intensity at bind time",
             self.bound_intensity_sum.clone(),
         );
         r.register(
-            "baseline_intensity_gco2_per_kwh_sum",
+            "baseline_intensity_gco2_per_kwh",
             "Sum over bound pods of the carbon-agnostic baseline (mean over feasible nodes at creation)",
             self.baseline_intensity_sum.clone(),
         );
