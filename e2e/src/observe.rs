@@ -19,7 +19,8 @@ pub struct PolicyView {
     pub clusters: Vec<(String, String, Option<f64>, bool)>,
     /// The message of the most telling condition (Switching, DataStale, …).
     pub reason: String,
-    pub carbon_avoided_g: Option<f64>,
+    /// `status.estimatedCarbonAvoided`: the intensity gained (gCO2/kWh) at the last switch.
+    pub last_switch_gain: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,7 +148,7 @@ fn policy_view(policy: &DynamicObject) -> PolicyView {
         active: strings(&status["activeClusters"]),
         clusters,
         reason: telling_condition(&status["conditions"]),
-        carbon_avoided_g: number(&status["estimatedCarbonAvoided"]),
+        last_switch_gain: number(&status["estimatedCarbonAvoided"]),
     }
 }
 

@@ -14,7 +14,7 @@ struct PolicyTally {
     chosen: f64,
     agnostic: f64,
     hours: f64,
-    reported_avoided_g: Option<f64>,
+    last_switch_gain: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -41,7 +41,10 @@ impl Summary {
         self.last = Some(now);
         for p in &view.policies {
             let t = self.policies.entry(p.name.clone()).or_default();
-            if !t.last_active.is_empty() && !p.active.is_empty() && t.last_active != p.active {
+            // A switch completes when a cluster leaves; make-before-break first
+            // adds the incoming one, which is not a switch yet.
+            let dropped = t.last_active.iter().any(|c| !p.active.contains(c));
+            if !p.active.is_empty() && dropped {
                 t.switches += 1;
             }
             if !p.active.is_empty() {
@@ -56,7 +59,7 @@ impl Summary {
                 t.agnostic += hours * mean(&valid.iter().map(|(_, v)| *v).collect::<Vec<_>>());
                 t.hours += hours;
             }
-            t.reported_avoided_g = p.carbon_avoided_g.or(t.reported_avoided_g);
+            t.last_switch_gain = p.last_switch_gain.or(t.last_switch_gain);
         }
         for m in &view.members {
             let t = self.members.entry(m.name.clone()).or_default();
@@ -80,15 +83,15 @@ impl Summary {
         let _ = writeln!(out, "Placement (CarbonAwareKarmadaPolicy)");
         let _ = writeln!(
             out,
-            "  {:<18} {:>8} {:>14} {:>16} {:>9} {:>18}",
-            "policy", "switches", "chosen g/kWh", "agnostic g/kWh", "reduction", "status: avoided"
+            "  {:<18} {:>8} {:>14} {:>16} {:>9} {:>22}",
+            "policy", "switches", "chosen g/kWh", "agnostic g/kWh", "reduction", "last switch, g/kWh"
         );
         for (name, t) in &self.policies {
             let (chosen, agnostic) = (t.chosen / t.hours.max(1e-9), t.agnostic / t.hours.max(1e-9));
-            let avoided = t.reported_avoided_g.map_or("-".to_string(), |g| format!("{:.0} g", g));
+            let avoided = t.last_switch_gain.map_or("-".to_string(), |g| format!("{g:.0}"));
             let _ = writeln!(
                 out,
-                "  {:<18} {:>8} {:>14.0} {:>16.0} {:>8.1}% {:>18}",
+                "  {:<18} {:>8} {:>14.0} {:>16.0} {:>8.1}% {:>22}",
                 name,
                 t.switches,
                 chosen,
