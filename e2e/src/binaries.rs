@@ -59,9 +59,24 @@ fn build(profile_dir: &Path) -> anyhow::Result<()> {
     let target_dir = profile_dir.parent().context("target directory")?;
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--quiet", "-p", "gridshift-hub", "-p", "gridshift-agent", "--bins"])
+        // This package too: the same selection `cargo run -p gridshift-e2e` resolves
+        // features for, so the two builds share every artifact.
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "gridshift-e2e",
+            "-p",
+            "gridshift-hub",
+            "-p",
+            "gridshift-agent",
+            "--bins",
+        ])
         .arg("--target-dir")
         .arg(target_dir);
+    for name in cargo_run_variables() {
+        cmd.env_remove(name);
+    }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => {}
         Some("release") => {
@@ -77,6 +92,29 @@ fn build(profile_dir: &Path) -> anyhow::Result<()> {
         bail!("building gridshift-hub and gridshift-agent failed ({status})");
     }
     Ok(())
+}
+
+/// What `cargo run`/`cargo test` set for the running crate. Inherited by the
+/// nested build, they would reach build scripts that watch them (ring reruns on
+/// `CARGO_MANIFEST_DIR`), making each build invalidate the other's artifacts.
+fn cargo_run_variables() -> Vec<std::ffi::OsString> {
+    const SET_FOR_THE_CRATE: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.to_str().is_some_and(|n| n.starts_with("CARGO_PKG_") || SET_FOR_THE_CRATE.contains(&n))
+        })
+        .collect()
 }
 
 fn exe(name: &str) -> String {
