@@ -142,6 +142,7 @@ fn finish(
     op: Operation,
 ) -> Result<(), ApiError> {
     let name = str_at(obj, &["metadata", "name"]).to_string();
+    drop_empty_metadata(obj);
     if let Some(schema) = &def.schema {
         let outcome = schema.apply_to_object(obj);
         if !outcome.errors.is_empty() {
@@ -162,6 +163,22 @@ fn finish(
         check(op, obj).map_err(|m| crate::admission::denied(&webhook, &m))?;
     }
     Ok(())
+}
+
+/// ObjectMeta's lists and maps are `omitempty`: a real API server never
+/// serves `finalizers: []`, and clients rely on it (kube-runtime's finalizer
+/// helper tests `/metadata/finalizers` against null).
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|field, v| {
+            let omitempty =
+                matches!(field.as_str(), "finalizers" | "labels" | "annotations" | "ownerReferences");
+            !(omitempty
+                && (v.is_null()
+                    || v.as_array().is_some_and(Vec::is_empty)
+                    || v.as_object().is_some_and(|m| m.is_empty())))
+        });
+    }
 }
 
 /// The part of an object that moves `metadata.generation`.

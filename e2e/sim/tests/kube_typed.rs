@@ -162,6 +162,35 @@ async fn finalizers_hold_deletion_until_removed() {
     assert_eq!(sim.count("", "configmaps"), 0);
 }
 
+#[tokio::test]
+async fn empty_metadata_lists_and_maps_are_omitted_like_a_real_server() {
+    let sim = common::sim().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().unwrap(), "default");
+    let mut obj = cm("f", json!({}));
+    obj.metadata.finalizers = Some(vec!["gridshift.io/a".into()]);
+    obj.metadata.annotations = Some(Default::default());
+    let created = api.create(&PostParams::default(), &obj).await.unwrap();
+    assert!(created.metadata.labels.is_none() && created.metadata.annotations.is_none());
+
+    // Removing the last finalizer (as kube-runtime does) leaves no empty list...
+    let remove = json!([{"op": "remove", "path": "/metadata/finalizers/0"}]);
+    let patched = api
+        .patch("f", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(remove).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.finalizers, None);
+    // ...so adding one again the way kube-runtime's helper does (test null, add) succeeds.
+    let add = json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": null},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["gridshift.io/b"]},
+    ]);
+    let patched = api
+        .patch("f", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(add).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.finalizers, Some(vec!["gridshift.io/b".to_string()]));
+}
+
 fn pod(name: &str, scheduler: &str) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": name},
