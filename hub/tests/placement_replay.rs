@@ -102,8 +102,8 @@ async fn replay(fleet: &Fleet, outages: &[Outage]) -> Run {
         samples.push((fleet.clock.now(), placement, status));
     }
     // Both recorders have seen everything up to the last step's writes.
-    let last_pp_rv: u64 =
-        pp_api.get("web").await.unwrap().metadata.resource_version.unwrap().parse().unwrap();
+    let last_pp = get_through_faults(&pp_api, "web").await;
+    let last_pp_rv: u64 = last_pp["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
     pp_rec.wait_for("the last policy version", |v| v.rv >= last_pp_rv).await;
     Run { pp: pp_rec.named("web"), rb: rb_rec.named("web-deployment"), samples, controller }
 }
