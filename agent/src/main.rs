@@ -169,12 +169,13 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
 
-    let (_ready_tx, ready) = watch::channel(Ok(()));
+    let (ready_tx, ready) = watch::channel(Ok(()));
     let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
     tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
 
     tasks.push(tokio::spawn(client.run(shutdown)));
     gridshift_ops::shutdown_signal().await;
+    ready_tx.send_modify(|r| *r = Err("shutting down".into()));
     shutdown_tx.send_replace(true);
     for task in tasks {
         task.await?;

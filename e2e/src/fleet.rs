@@ -244,10 +244,20 @@ impl Fleet {
         self.members.iter_mut().find(|m| m.name() == name).unwrap_or_else(|| panic!("no member {name}"))
     }
 
-    /// Waits until every agent reports a live hub connection.
+    /// Waits until the hub reports ready (forecasts loaded) and every agent
+    /// reports a live hub connection.
     pub async fn wait_connected(&mut self, timeout: Duration) -> anyhow::Result<()> {
         if !self.hub.is_running() {
             bail!("the hub exited:\n{}", self.hub.log_tail(30));
+        }
+        let hub_ops = self.hub_ops_port;
+        let ready = crate::wait::until(timeout, Duration::from_millis(100), || async move {
+            http_get(hub_ops, "/readyz").await.ok().filter(|body| body == "ok")
+        })
+        .await;
+        if ready.is_none() {
+            let answer = http_get(hub_ops, "/readyz").await.err().map(|e| e.to_string()).unwrap_or_default();
+            bail!("the hub is not ready after {timeout:?} ({answer})\n{}", self.hub.log_tail(30));
         }
         for member in &mut self.members {
             if !member.agent.is_running() {

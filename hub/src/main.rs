@@ -211,12 +211,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server_config.max_message_bytes = args.max_message_bytes;
     let server = HubServer::start(server_config, service).await?;
 
-    let (_ready_tx, ready) = watch::channel(Ok(()));
+    // Ready once the store has restored its state and tried every zone: a new replica
+    // then streams data rather than an empty snapshot. Not ready again from shutdown on.
+    let (ready_tx, ready) = watch::channel(Err("restoring forecasts and fetching every zone once".into()));
+    let mut warm = store.warmed_up();
+    let (ready_when_warm, stopping) = (ready_tx.clone(), shutdown_rx.clone());
+    tokio::spawn(async move {
+        if warm.wait_for(|w| *w).await.is_ok() {
+            // Under the channel's lock: shutdown sets `stopping` before writing readiness.
+            ready_when_warm
+                .send_if_modified(|r| !*stopping.borrow() && std::mem::replace(r, Ok(())).is_err());
+            tracing::info!("forecasts loaded: ready");
+        }
+    });
     let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
     tracing::info!(stream = %server.local_addr(), %ops, "hub started");
 
     gridshift_ops::shutdown_signal().await;
     shutdown_tx.send_replace(true);
+    ready_tx.send_modify(|r| *r = Err("shutting down".into()));
     if let Some(task) = placement {
         // Releases the lease, so another replica takes over at once.
         match task.await {

@@ -408,6 +408,8 @@ async fn run_loop_follows_the_clock_and_stops_on_shutdown() {
     let sink = Arc::new(RecordingSink::default());
     let store =
         store_with(vec![fake.clone()], clock, sink.clone(), || ["DE".into()].into(), StoreConfig::default());
+    let mut warm = store.warmed_up();
+    assert!(!*warm.borrow(), "not warm before the first refresh");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let notified = sink.notify.notified();
     let task = tokio::spawn({
@@ -421,12 +423,34 @@ async fn run_loop_follows_the_clock_and_stops_on_shutdown() {
     });
     notified.await;
     assert_eq!(sink.latest("DE").unwrap().points[0].value, 100.0);
+    warm.wait_for(|w| *w).await.expect("warm after the first refresh");
 
     let notified = sink.notify.notified();
     manual.set(ts("2024-03-06T11:02:00Z"));
     notified.await;
     assert_eq!(sink.latest("DE").unwrap().points[0].value, 200.0);
     assert_eq!(fake.calls("DE"), 2);
+    stop_tx.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_store_whose_providers_all_fail_still_warms_up() {
+    // Readiness must not wait on a provider outage: agents still need the stream
+    // (they fail open on "no data") and the next refresh retries with backoff.
+    let (_manual, clock) = clock();
+    let down = Fake::new("fake", clock.clone(), Box::new(|_, _| Err(server_error())));
+    let sink = Arc::new(RecordingSink::default());
+    let store = store_with(vec![down.clone()], clock, sink, || ["DE".into()].into(), StoreConfig::default());
+    let mut warm = store.warmed_up();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let s = store.clone();
+        async move { s.run(async { drop(stop_rx.await) }).await }
+    });
+    warm.wait_for(|w| *w).await.expect("warm");
+    assert!(down.calls("DE") >= 1, "the zone was tried");
+    assert!(store.series("DE").is_none());
     stop_tx.send(()).unwrap();
     task.await.unwrap();
 }

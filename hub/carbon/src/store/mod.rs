@@ -182,6 +182,8 @@ struct Inner {
     /// Serialises refreshes: two concurrent callers never fetch a zone twice.
     refresh_lock: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// True once [`ForecastStore::run`] has restored its state and finished one refresh.
+    warm: tokio::sync::watch::Sender<bool>,
 }
 
 /// Cheap to clone; clones share one store.
@@ -232,6 +234,7 @@ impl ForecastStore {
                 state: Mutex::new(State::default()),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                warm: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -250,6 +253,13 @@ impl ForecastStore {
             zones.extend(f());
         }
         zones
+    }
+
+    /// Becomes true once [`ForecastStore::run`] has restored the persisted state and
+    /// tried every wanted zone once: what the hub's readiness waits for, so agents
+    /// that connect to a new replica get its data rather than an empty snapshot.
+    pub fn warmed_up(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.warm.subscribe()
     }
 
     /// Asks a running [`ForecastStore::run`] to re-read the wanted zones now
@@ -556,6 +566,7 @@ impl ForecastStore {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             self.refresh_once().await;
+            self.inner.warm.send_replace(true);
             let wake_at = self.next_wakeup();
             tokio::select! {
                 _ = &mut shutdown => break,
