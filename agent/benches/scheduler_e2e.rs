@@ -185,6 +185,7 @@ async fn run() {
         forecast: ForecastHandle::new(forecast_rx),
         metrics: metrics.clone(),
         node_zones: None,
+        status: None,
     };
     let (stop_tx, stop) = watch::channel(false);
     let controller = tokio::spawn(controller::run(cfg, deps, stop));

@@ -6,4 +6,5 @@ pub mod forecast;
 pub mod keda;
 pub mod metrics;
 pub mod scheduler;
+pub mod status;
 pub mod stream;

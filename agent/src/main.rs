@@ -6,11 +6,12 @@ use gridshift_agent::configmap::{ConfigMapWriter, WriterConfig, WriterMetrics, l
 use gridshift_agent::keda;
 use gridshift_agent::metrics::{ForecastAgeCollector, StreamMetrics};
 use gridshift_agent::scheduler::controller::{self as scheduler, SchedulerArgs, SchedulerMetrics};
+use gridshift_agent::status::StatusReporter;
 use gridshift_agent::stream::{ClientConfig, StreamClient};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
 use gridshift_ops::tls;
-use gridshift_proto::{Series, v1};
+use gridshift_proto::Series;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
     metrics.register(&mut registry);
     let config = ClientConfig::new(args.hub_url.clone(), args.cluster_name.clone(), tls);
     let (zones_tx, zones) = watch::channel(args.node_zones.clone());
-    let (_status_tx, status) = watch::channel(v1::AgentStatus::default());
+    // Caps in effect and pods bound or deferred, as the hub sees them.
+    let (status_reporter, status) = StatusReporter::new();
     let has = |f: Feature| args.features.contains(&f);
     let kube = match args.features.is_empty() {
         true => None,
@@ -144,7 +146,11 @@ async fn main() -> anyhow::Result<()> {
     if let (Some(kube), true) = (&kube, has(Feature::Keda)) {
         let keda_metrics = keda::KedaMetrics::default();
         keda_metrics.register(&mut registry);
-        let config = keda::KedaConfig { instance: std::env::var("POD_NAME").ok(), ..Default::default() };
+        let config = keda::KedaConfig {
+            instance: std::env::var("POD_NAME").ok(),
+            report: Some(status_reporter.clone()),
+            ..Default::default()
+        };
         let run =
             keda::run(kube.clone(), clock.clone(), forecast.clone(), keda_metrics, config, shutdown.clone());
         tasks.push(tokio::spawn(run));
@@ -158,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             clock: clock.clone(),
             forecast: forecast.clone(),
             metrics: scheduler_metrics,
+            status: Some(status_reporter.clone()),
             // The scheduler tells the hub which grid zones its nodes are in.
             node_zones: Some(zones_tx.clone()),
         };

@@ -38,6 +38,7 @@ async fn caps_follow_forecast_boundaries_and_are_restored_on_delete() {
     assert_eq!((status.eco_mode_off, status.observed_generation), (Some(false), Some(1)));
     assert!(status.conditions.iter().all(|c| c.observed_generation == Some(1)));
     c.wait_event("web-carbon", "MaxReplicaCountReconciled").await;
+    c.status_reaches("one cap in effect", |s| s.caps_applied == 1).await;
 
     // Each forecast boundary on the injected clock brings the next bucket: 67→20, 101→10,
     // 101010→10 (above the top threshold: the last bucket).
@@ -85,6 +86,7 @@ async fn caps_follow_forecast_boundaries_and_are_restored_on_delete() {
     assert!(!so.annotations().contains_key(ANNOTATION_ORIGINAL));
     assert!(!so.labels().contains_key(LABEL_CAPPER_UID));
     assert_eq!(so.data["spec"]["minReplicaCount"], 1, "nothing else touched");
+    c.status_reaches("no cap in effect", |s| s.caps_applied == 0).await;
 }
 
 #[tokio::test]

@@ -80,7 +80,7 @@ async fn a_day_of_real_data_replays_in_seconds() {
     let clock = Arc::new(ScaledClock::new(from, 7200.0));
     let (hub, forecast) = FakeHub::new(Some(series), from);
     hub.set_staleness_bound(SignedDuration::from_hours(24));
-    let (_stop, _registry, _capper) = start_capper(client.clone(), clock, forecast);
+    let (_stop, _registry, _capper, _status) = start_capper(client.clone(), clock, forecast);
     let scalers: Api<CarbonAwareKedaScaler> = Api::namespaced(client, NS);
     scalers
         .create(&PostParams::default(), &CarbonAwareKedaScaler::new("batch-carbon", cr_spec))

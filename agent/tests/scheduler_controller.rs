@@ -162,10 +162,14 @@ async fn a_deferrable_pod_waits_then_binds_exactly_at_its_planned_start() {
     let waiting = event(&client, "batch", "WaitingForCleanerEnergy").await;
     assert_eq!(waiting.note.as_deref(), Some(message.as_str()));
     assert_eq!(replica.metrics.pods_deferred.get(), 1);
+    replica.status_reaches("one pod deferred", |s| s.pods_deferred == 1 && s.pods_bound == 0).await;
 
     // Time passes on the agent's clock; the pod binds when it reaches the plan.
     clock.set(best);
     let bound_pod = bound(&client, "batch").await;
+    replica
+        .status_reaches("the pod bound, none waiting", |s| s.pods_bound == 1 && s.pods_deferred == 0)
+        .await;
     assert_eq!(annotation(&bound_pod, ANNOTATION_BOUND_AT), Some(best.to_string().as_str()));
     let intensity: f64 = annotation(&bound_pod, ANNOTATION_BOUND_INTENSITY).unwrap().parse().unwrap();
     assert!((intensity - best_v).abs() < 0.05);

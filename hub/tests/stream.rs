@@ -56,6 +56,58 @@ async fn agent_receives_the_snapshot_then_deltas_for_its_zones_only() {
 }
 
 #[tokio::test]
+async fn agent_status_reaches_the_hub_and_its_metrics_leave_with_the_agent() {
+    let pki = Pki::new();
+    let d = Distributor::new(12);
+    d.publish_all(&[series("DE", 300.0)]);
+    let metrics = gridshift_hub::metrics::StreamMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let text = || {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    };
+    let hub = start_hub_with_metrics(&pki, &d, loopback(), metrics).await;
+    let agent = start_agent(&pki, hub.local_addr(), "member-de", &["DE"]);
+    // Set before the stream is up: sent once the hub welcomed the agent.
+    agent.status.send_replace(v1::AgentStatus { caps_applied: 2, pods_bound: 7, ..Default::default() });
+
+    let mut reports = d.watch_acks();
+    let reported = |want: v1::AgentStatus| {
+        let d = d.clone();
+        async move {
+            while d.agents().first().and_then(|a| a.status.clone()) != Some(want.clone()) {
+                reports.changed().await.unwrap();
+            }
+        }
+    };
+    let first = v1::AgentStatus { caps_applied: 2, pods_bound: 7, ..Default::default() };
+    tokio::time::timeout(Duration::from_secs(10), reported(first)).await.expect("status at connect");
+    let m = text();
+    assert!(m.contains("gridshift_hub_agent_caps_applied{cluster=\"member-de\"} 2"), "{m}");
+    assert!(m.contains("gridshift_hub_agent_pods_bound{cluster=\"member-de\"} 7"), "{m}");
+
+    let mut reports = d.watch_acks();
+    let second = v1::AgentStatus { caps_applied: 1, pods_bound: 9, pods_deferred: 3, ..Default::default() };
+    agent.status.send_replace(second.clone());
+    let changed = async {
+        while d.agents().first().and_then(|a| a.status.clone()) != Some(second.clone()) {
+            reports.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), changed).await.expect("status on change");
+    assert!(text().contains("gridshift_hub_agent_pods_deferred{cluster=\"member-de\"} 3"));
+
+    agent.shutdown.send_replace(true);
+    agent.task.await.unwrap();
+    // Graceful shutdown waits for the (already closed) stream's session to end.
+    hub.shutdown(Duration::from_secs(5)).await;
+    assert!(d.agents().is_empty());
+    assert!(!text().contains("gridshift_hub_agent_pods_bound{"), "metrics of a gone agent are removed");
+}
+
+#[tokio::test]
 async fn hub_restart_agent_serves_last_forecast_then_resyncs() {
     let pki = Pki::new();
     let first = Distributor::new(1);

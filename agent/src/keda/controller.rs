@@ -15,6 +15,7 @@ use super::target::{ANNOTATION_CAPPED_BY, KINDS, LABEL_CAPPER_UID, Target, api_r
 use super::wakeups::Wakeups;
 use crate::configmap::writer::FIELD_MANAGER;
 use crate::forecast::{ForecastHandle, ForecastView};
+use crate::status::StatusReporter;
 use futures::{Stream, StreamExt};
 use gridshift_proto::SharedClock;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
@@ -41,11 +42,18 @@ pub struct KedaConfig {
     pub error_requeue: Duration,
     /// `reportingInstance` of our events (the pod name).
     pub instance: Option<String>,
+    /// Where the caps in effect are reported to the hub.
+    pub report: Option<StatusReporter>,
 }
 
 impl Default for KedaConfig {
     fn default() -> Self {
-        Self { resync: Duration::from_secs(300), error_requeue: Duration::from_secs(5), instance: None }
+        Self {
+            resync: Duration::from_secs(300),
+            error_requeue: Duration::from_secs(5),
+            instance: None,
+            report: None,
+        }
     }
 }
 
@@ -254,6 +262,9 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
         publish(ctx, cr, note).await;
     }
     record_metrics(ctx, cr, &next);
+    if let Some(report) = &ctx.config.report {
+        report.set_capping(&format!("{namespace}/{name}"), matches!(outcome, Outcome::Applied { .. }));
+    }
     ctx.wakeups.set(format!("{namespace}/{name}"), next_review);
     Ok(Action::requeue(ctx.config.resync))
 }
@@ -280,6 +291,9 @@ async fn cleanup(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconc
     let (namespace, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
     release(ctx, cr, &cr.uid().unwrap_or_default(), None).await?;
     ctx.metrics.forget(&ScalerLabels::new(&namespace, &name));
+    if let Some(report) = &ctx.config.report {
+        report.set_capping(&format!("{namespace}/{name}"), false);
+    }
     ctx.wakeups.set(format!("{namespace}/{name}"), None);
     Ok(Action::await_change())
 }

@@ -199,6 +199,8 @@ impl StreamClient {
             }
         });
 
+        // A hub we (re)connect to learns the current status at once, not at its next change.
+        self.status.mark_changed();
         let mut heartbeat = tokio::time::interval(heartbeat_every);
         heartbeat.reset();
         // A dropped sender means "never changes again", not "changed".

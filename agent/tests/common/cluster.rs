@@ -8,6 +8,8 @@ use gridshift_agent::keda::crd::{
 };
 use gridshift_agent::keda::target::api_resource;
 use gridshift_agent::keda::{self, KedaConfig, KedaMetrics};
+use gridshift_agent::status::StatusReporter;
+use gridshift_proto::v1::AgentStatus;
 use gridshift_proto::{Clock, ManualClock, Series, SharedClock};
 use gridshift_sim::SimServer;
 use jiff::SignedDuration;
@@ -33,6 +35,8 @@ pub struct Cluster {
     /// Set to stop the capper; `capper` then ends.
     pub stop: watch::Sender<bool>,
     pub capper: tokio::task::JoinHandle<()>,
+    /// What the capper reports to the hub.
+    pub status: watch::Receiver<AgentStatus>,
 }
 
 /// A member cluster with the capper running; the clock starts at t0 + 30 min.
@@ -41,11 +45,20 @@ pub async fn cluster(series: Option<Series>) -> Cluster {
     let client = sim.client().expect("client");
     let clock = ManualClock::new(t0() + SignedDuration::from_mins(30));
     let (hub, forecast) = FakeHub::new(series, clock.now());
-    let (stop, registry, capper) = start_capper(client.clone(), Arc::new(clock.clone()), forecast);
-    Cluster { sim, client, clock, hub, registry, stop, capper }
+    let (stop, registry, capper, status) = start_capper(client.clone(), Arc::new(clock.clone()), forecast);
+    Cluster { sim, client, clock, hub, registry, stop, capper, status }
 }
 
 impl Cluster {
+    /// Waits (10 s at most) until the status reported to the hub satisfies `f`.
+    pub async fn status_reaches(&self, what: &str, f: impl Fn(&AgentStatus) -> bool) {
+        let mut rx = self.status.clone();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| f(s)))
+            .await
+            .unwrap_or_else(|_| panic!("status never {what}: {:?}", *self.status.borrow()))
+            .expect("reporter alive");
+    }
+
     pub fn targets(&self, kind: KedaTarget) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), NS, &api_resource(kind))
     }
@@ -156,12 +169,17 @@ pub fn start_capper(
     client: Client,
     clock: SharedClock,
     forecast: gridshift_agent::forecast::ForecastHandle,
-) -> (watch::Sender<bool>, Registry, tokio::task::JoinHandle<()>) {
+) -> (watch::Sender<bool>, Registry, tokio::task::JoinHandle<()>, watch::Receiver<AgentStatus>) {
     let metrics = KedaMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let config = KedaConfig { error_requeue: Duration::from_millis(20), ..KedaConfig::default() };
+    let (reporter, status) = StatusReporter::new();
+    let config = KedaConfig {
+        error_requeue: Duration::from_millis(20),
+        report: Some(reporter),
+        ..KedaConfig::default()
+    };
     let (stop, stopped) = watch::channel(false);
     let capper = tokio::spawn(keda::run(client, clock, forecast, metrics, config, stopped));
-    (stop, registry, capper)
+    (stop, registry, capper, status)
 }

@@ -9,6 +9,8 @@ use gridshift_agent::forecast::{ForecastHandle, ForecastView};
 use gridshift_agent::scheduler::controller::{
     self, ControllerConfig, ControllerError, Deps, SchedulerMetrics,
 };
+use gridshift_agent::status::StatusReporter;
+use gridshift_proto::v1::AgentStatus;
 use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
 use gridshift_sim::{SimConfig, SimServer};
 use jiff::{SignedDuration, Timestamp};
@@ -113,6 +115,8 @@ pub fn view(series: Vec<Series>, at: Timestamp, staleness: SignedDuration) -> Fo
 /// One running scheduler replica.
 pub struct Replica {
     pub metrics: SchedulerMetrics,
+    /// What the replica reports to the hub.
+    pub status: watch::Receiver<AgentStatus>,
     pub forecast: watch::Sender<Arc<ForecastView>>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), ControllerError>>,
@@ -138,11 +142,27 @@ impl Replica {
     ) -> Self {
         let (forecast, rx) = watch::channel(Arc::new(view));
         let metrics = SchedulerMetrics::default();
-        let deps =
-            Deps { client, clock, forecast: ForecastHandle::new(rx), metrics: metrics.clone(), node_zones };
+        let (reporter, status) = StatusReporter::new();
+        let deps = Deps {
+            client,
+            clock,
+            forecast: ForecastHandle::new(rx),
+            metrics: metrics.clone(),
+            node_zones,
+            status: Some(reporter),
+        };
         let (shutdown, stop) = watch::channel(false);
         let task = tokio::spawn(controller::run(cfg, deps, stop));
-        Self { metrics, forecast, shutdown, task }
+        Self { metrics, status, forecast, shutdown, task }
+    }
+
+    /// Waits (10 s at most) until the status reported to the hub satisfies `f`.
+    pub async fn status_reaches(&self, what: &str, f: impl Fn(&AgentStatus) -> bool) {
+        let mut rx = self.status.clone();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| f(s)))
+            .await
+            .unwrap_or_else(|_| panic!("status never {what}: {:?}", *self.status.borrow()))
+            .expect("reporter alive");
     }
 
     /// Stops the replica; it releases its lease on the way out.

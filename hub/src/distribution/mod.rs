@@ -250,7 +250,7 @@ impl Distributor {
         self.inner.wanted_tx.subscribe()
     }
 
-    /// Changes whenever an agent acknowledges a revision.
+    /// Changes whenever an agent acknowledges a revision or reports its status.
     pub fn watch_acks(&self) -> watch::Receiver<u64> {
         self.inner.acks_tx.subscribe()
     }

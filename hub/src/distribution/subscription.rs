@@ -172,6 +172,7 @@ impl AgentHandle {
     pub fn report_status(&self, status: v1::AgentStatus) {
         if let Some(sub) = self.inner.state.write().subscribers.get_mut(&self.id) {
             sub.status = Some(status);
+            self.inner.acks_tx.send_modify(|n| *n += 1);
         }
     }
 

@@ -244,7 +244,11 @@ impl InboundReader {
                         "agent could not apply an update"
                     );
                 }
-                Some(agent_message::Kind::Status(status)) => self.handle.report_status(status),
+                Some(agent_message::Kind::Status(status)) => {
+                    self.metrics.agent_status(&self.cluster, &status);
+                    tracing::debug!(cluster = self.cluster, ?status, "agent status");
+                    self.handle.report_status(status);
+                }
                 Some(agent_message::Kind::Heartbeat(_)) => {}
                 Some(agent_message::Kind::Hello(_)) | None => {
                     break (

@@ -68,9 +68,17 @@ pub fn stream_config() -> StreamConfig {
 }
 
 pub async fn start_hub(pki: &Pki, distributor: &Distributor, listen: SocketAddr) -> HubServer {
+    start_hub_with_metrics(pki, distributor, listen, StreamMetrics::default()).await
+}
+
+pub async fn start_hub_with_metrics(
+    pki: &Pki,
+    distributor: &Distributor,
+    listen: SocketAddr,
+    metrics: StreamMetrics,
+) -> HubServer {
     let auth = ClientAuth::MutualTls { trust_domain: TRUST_DOMAIN.into() };
-    let service =
-        ForecastServiceImpl::new(distributor.clone(), stream_config(), auth, StreamMetrics::default());
+    let service = ForecastServiceImpl::new(distributor.clone(), stream_config(), auth, metrics);
     HubServer::start(ServerConfig::new(listen, Some(pki.server_tls())), service).await.unwrap()
 }
 

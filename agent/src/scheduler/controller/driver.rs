@@ -54,6 +54,7 @@ impl Driver {
             permits: Arc::new(Semaphore::new(cfg.bind_concurrency.max(1))),
             leading: leading.clone(),
             outcomes: tx,
+            status: deps.status.clone(),
         };
         let configured_zones = deps.node_zones.as_ref().map(|z| z.borrow().clone()).unwrap_or_default();
         let mut driver = Self {
@@ -124,7 +125,11 @@ impl Driver {
                 }
                 _ = std::future::ready(()), if ready => self.schedule_next(),
             }
-            self.deps.metrics.set_queue(self.queue.counts());
+            let counts = self.queue.counts();
+            if let Some(status) = &self.deps.status {
+                status.set_pods_deferred(counts.waiting);
+            }
+            self.deps.metrics.set_queue(counts);
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Deps {
     /// of the cluster's nodes are added to the configured ones, so the hub streams
     /// the forecasts the scheduler needs.
     pub node_zones: Option<watch::Sender<Vec<String>>>,
+    /// Where bound and deferred pods are reported to the hub.
+    pub status: Option<crate::status::StatusReporter>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -55,6 +55,7 @@ pub struct Reporter {
     pub permits: Arc<Semaphore>,
     pub leading: watch::Receiver<bool>,
     pub outcomes: mpsc::UnboundedSender<Outcome>,
+    pub status: Option<crate::status::StatusReporter>,
 }
 
 /// A decided binding.
@@ -118,6 +119,9 @@ impl Reporter {
         match api::bind(&self.client, &job.pod, &job.node, annotations).await {
             Ok(()) => {
                 self.metrics.account(job.zone.as_deref(), job.intensity, job.baseline);
+                if let Some(status) = &self.status {
+                    status.pod_bound();
+                }
                 let waited = now.duration_since(job.first_seen).as_secs_f64().max(0.0);
                 self.metrics.pending_to_bound_seconds.observe(waited);
                 Outcome::Bound { uid }
