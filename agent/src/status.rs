@@ -42,11 +42,6 @@ impl StatusReporter {
         let n = n as u64;
         self.tx.send_if_modified(|s| std::mem::replace(&mut s.pods_deferred, n) != n);
     }
-
-    /// The report as it stands.
-    pub fn current(&self) -> AgentStatus {
-        self.tx.borrow().clone()
-    }
 }
 
 #[cfg(test)]

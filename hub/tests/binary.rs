@@ -2,35 +2,47 @@
 //! fetches every zone once (so a new replica never streams an empty snapshot), ready
 //! once that round is over even if every provider failed (agents fail open; the next
 //! refresh retries), and its reason on `/readyz` while not.
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Lines};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStderr, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// `(status line, body)` of `GET path`, or `None` while nothing listens.
-async fn get(addr: SocketAddr, path: &str) -> Option<(String, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+/// `(status line, body)` of `GET path`.
+async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("ops endpoint");
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
     let mut text = String::new();
-    stream.read_to_string(&mut text).await.ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
-
-/// Polls `probe` every 20 ms until it yields, for at most 30 s.
-async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stream.read_to_string(&mut text).await.unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
 }
 
 fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Reads the hub's JSON log until the event with `message`; returns that event.
+/// The hub logs when its ops endpoint is up and when it turns ready: the test waits
+/// on those events rather than polling.
+async fn log_event(log: &mut Option<Lines<BufReader<ChildStderr>>>, message: &str) -> Value {
+    let mut lines = log.take().expect("log reader");
+    let message = message.to_string();
+    let (lines, event) = tokio::task::spawn_blocking(move || {
+        for line in lines.by_ref() {
+            let line = line.expect("hub log");
+            if let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["message"] == message.as_str()
+            {
+                return (lines, event);
+            }
+        }
+        panic!("the hub exited before logging {message:?}");
+    })
+    .await
+    .unwrap();
+    *log = Some(lines);
+    event
 }
 
 struct Hub(Child);
@@ -58,10 +70,9 @@ async fn the_hub_is_ready_once_every_zone_was_tried_even_when_the_provider_is_do
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("em-key");
     std::fs::write(&key, "not-a-real-key").unwrap();
-    let ops = free_addr();
-    let _hub = Hub(Command::new(env!("CARGO_BIN_EXE_gridshift-hub"))
+    let mut hub = Hub(Command::new(env!("CARGO_BIN_EXE_gridshift-hub"))
         .args(["serve", "--insecure", "--listen", &free_addr().to_string()])
-        .args(["--ops-listen", &ops.to_string()])
+        .args(["--ops-listen", "127.0.0.1:0", "--log-format", "json"])
         .args(["--carbon-providers", "electricitymaps", "--carbon-zones", "DE"])
         .args(["--em-base-url", &provider_url, "--carbon-request-timeout", "10m"])
         .arg("--em-api-key-file")
@@ -69,16 +80,19 @@ async fn the_hub_is_ready_once_every_zone_was_tried_even_when_the_provider_is_do
         .arg("--carbon-state-file")
         .arg(dir.path().join("state.json"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the hub starts"));
+    let mut log = Some(BufReader::new(hub.0.stderr.take().unwrap()).lines());
+    let started = log_event(&mut log, "hub started").await;
+    let ops: SocketAddr = started["ops"].as_str().expect("ops address").parse().unwrap();
 
     // The hub is fetching DE: the provider holds its request.
     let first = held_rx.recv().await.expect("the hub asks the provider");
-    let (status, body) = eventually("/readyz", || get(ops, "/readyz")).await;
+    let (status, body) = get(ops, "/readyz").await;
     assert!(status.contains(" 503 "), "{status}");
     assert_eq!(body, "not ready: restoring forecasts and fetching every zone once");
-    let (status, _) = get(ops, "/healthz").await.expect("/healthz");
+    let (status, _) = get(ops, "/healthz").await;
     assert!(status.contains(" 200 "), "alive while not ready: {status}");
 
     // The provider goes away: the fetch fails, the round ends, and the hub is ready.
@@ -88,12 +102,11 @@ async fn the_hub_is_ready_once_every_zone_was_tried_even_when_the_provider_is_do
     while let Some(socket) = held_rx.recv().await {
         drop(socket);
     }
-    let body = eventually("ready", || async {
-        get(ops, "/readyz").await.filter(|(status, _)| status.contains(" 200 ")).map(|(_, body)| body)
-    })
-    .await;
+    log_event(&mut log, "forecasts loaded: ready").await;
+    let (status, body) = get(ops, "/readyz").await;
+    assert!(status.contains(" 200 "), "{status}");
     assert_eq!(body, "ok");
-    let (_, metrics) = get(ops, "/metrics").await.expect("/metrics");
+    let (_, metrics) = get(ops, "/metrics").await;
     assert!(
         metrics
             .lines()

@@ -262,10 +262,11 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
         publish(ctx, cr, note).await;
     }
     record_metrics(ctx, cr, &next);
+    let key = format!("{namespace}/{name}");
     if let Some(report) = &ctx.config.report {
-        report.set_capping(&format!("{namespace}/{name}"), matches!(outcome, Outcome::Applied { .. }));
+        report.set_capping(&key, matches!(outcome, Outcome::Applied { .. }));
     }
-    ctx.wakeups.set(format!("{namespace}/{name}"), next_review);
+    ctx.wakeups.set(key, next_review);
     Ok(Action::requeue(ctx.config.resync))
 }
 
@@ -291,10 +292,11 @@ async fn cleanup(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconc
     let (namespace, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
     release(ctx, cr, &cr.uid().unwrap_or_default(), None).await?;
     ctx.metrics.forget(&ScalerLabels::new(&namespace, &name));
+    let key = format!("{namespace}/{name}");
     if let Some(report) = &ctx.config.report {
-        report.set_capping(&format!("{namespace}/{name}"), false);
+        report.set_capping(&key, false);
     }
-    ctx.wakeups.set(format!("{namespace}/{name}"), None);
+    ctx.wakeups.set(key, None);
     Ok(Action::await_change())
 }
 
