@@ -3,6 +3,9 @@
 # suite. This is the README's test command and what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# An anyhow error in a failing test prints its message and causes, not a
+# backtrace that pushes them out of a CI log's tail (panics keep RUST_BACKTRACE).
+export RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

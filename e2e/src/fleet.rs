@@ -2,7 +2,7 @@
 //! this process), the real hub and one real agent per member (separate
 //! processes, mutual TLS on loopback), all on one simulated timeline.
 use crate::binaries::Binaries;
-use crate::process::{ManagedProcess, free_port, http_get, metric};
+use crate::process::{ManagedProcess, http_get, metric};
 use crate::{objects, pki};
 use anyhow::{Context, bail};
 use gridshift_proto::zones::ZoneMap;
@@ -41,7 +41,7 @@ pub struct FleetConfig {
     pub data_dir: PathBuf,
     /// Keep the working directory (certificates, kubeconfigs, logs) afterwards.
     pub keep_work_dir: bool,
-    /// `RUST_LOG` of the hub and agents.
+    /// Log filter (`GRIDSHIFT_LOG`) of the hub and agents.
     pub log_level: String,
     pub extra_hub_args: Vec<String>,
     pub extra_agent_args: Vec<String>,
@@ -83,6 +83,9 @@ impl FleetConfig {
 /// How long (simulated) the simulated Karmada takes to apply a workload to a
 /// newly selected cluster: the make-before-break window the hub waits out.
 pub const KARMADA_APPLY_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// How long a process may take to come up (a debug build on a loaded machine).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Member {
     pub spec: MemberSpec,
@@ -161,12 +164,13 @@ impl Fleet {
         // The hub's leader-election Lease lives in the Karmada API server.
         host.upsert(objects::namespace("karmada-system"))?;
 
-        let (hub_grpc_port, hub_ops_port) = (free_port()?, free_port()?);
         let pki = work_dir.join("pki");
         let mut hub_args: Vec<OsString> = vec![
             "serve".into(),
-            format!("--listen=127.0.0.1:{hub_grpc_port}").into(),
-            format!("--ops-listen=127.0.0.1:{hub_ops_port}").into(),
+            // Port 0: the hub binds and logs its ports, so none can be taken
+            // from under it; restarts keep the ports it bound.
+            "--listen=127.0.0.1:0".into(),
+            "--ops-listen=127.0.0.1:0".into(),
             arg("--tls-cert", &pki.join("hub.crt")),
             arg("--tls-key", &pki.join("hub.key")),
             arg("--tls-client-ca", &pki.join("ca.crt")),
@@ -177,31 +181,38 @@ impl Fleet {
         hub_args.extend(clock_args.iter().map(OsString::from));
         hub_args.extend(config.extra_hub_args.iter().map(OsString::from));
         let envs = vec![
-            ("RUST_LOG".to_string(), config.log_level.clone()),
+            ("GRIDSHIFT_LOG".to_string(), config.log_level.clone()),
             ("POD_NAME".into(), "gridshift-hub-0".into()),
         ];
         let mut hub =
             ManagedProcess::new("hub", &binaries.hub, hub_args, envs.clone(), work_dir.join("hub.log"));
+        // The member clusters come up while the hub loads its traces.
         hub.start()?;
-
-        let mut members = Vec::new();
-        for (spec, zones) in config.members.iter().zip(member_zones) {
+        let mut sims = Vec::new();
+        for spec in &config.members {
             let sim = start_sim(&spec.name).await?;
             for object in objects::nodes(spec) {
                 sim.upsert(object)?;
             }
             sim.upsert(objects::namespace("gridshift-system"))?;
+            sim.write_kubeconfig(&work_dir.join(format!("{}.kubeconfig", spec.name)))?;
+            sims.push(sim);
+        }
+        let [hub_grpc, hub_ops] = hub.read_addrs("hub started", ["stream", "ops"], STARTUP_TIMEOUT).await?;
+        hub.set_flag("--listen", &hub_grpc.to_string());
+        hub.set_flag("--ops-listen", &hub_ops.to_string());
+
+        let mut members = Vec::new();
+        for ((spec, zones), sim) in config.members.iter().zip(member_zones).zip(sims) {
             let kubeconfig = work_dir.join(format!("{}.kubeconfig", spec.name));
-            sim.write_kubeconfig(&kubeconfig)?;
-            let ops_port = free_port()?;
             let mut args: Vec<OsString> = vec![
                 format!("--cluster-name={}", spec.name).into(),
-                format!("--hub-url=https://localhost:{hub_grpc_port}").into(),
+                format!("--hub-url=https://localhost:{}", hub_grpc.port()).into(),
                 arg("--tls-ca", &pki.join("ca.crt")),
                 arg("--tls-cert", &pki.join(format!("{}.crt", spec.name))),
                 arg("--tls-key", &pki.join(format!("{}.key", spec.name))),
                 format!("--node-zone={}", zones.join(",")).into(),
-                format!("--ops-listen=127.0.0.1:{ops_port}").into(),
+                "--ops-listen=127.0.0.1:0".into(),
                 arg("--kubeconfig", &kubeconfig),
             ];
             args.extend(clock_args.iter().map(OsString::from));
@@ -212,7 +223,9 @@ impl Fleet {
             let mut agent =
                 ManagedProcess::new(&format!("agent {}", spec.name), &binaries.agent, args, agent_envs, log);
             agent.start()?;
-            members.push(Member { spec: spec.clone(), zones, sim, agent, ops_port });
+            let [ops] = agent.read_addrs("agent starting", ["ops"], STARTUP_TIMEOUT).await?;
+            agent.set_flag("--ops-listen", &ops.to_string());
+            members.push(Member { spec: spec.clone(), zones, sim, agent, ops_port: ops.port() });
         }
         let keep = config.keep_work_dir;
         let mut fleet = Fleet {
@@ -222,8 +235,8 @@ impl Fleet {
             karmada,
             members,
             hub,
-            hub_ops_port,
-            hub_grpc_port,
+            hub_ops_port: hub_ops.port(),
+            hub_grpc_port: hub_grpc.port(),
             work_dir,
             _work: if keep {
                 let _kept = work.keep();
@@ -232,7 +245,7 @@ impl Fleet {
                 Some(work)
             },
         };
-        fleet.wait_connected(Duration::from_secs(60)).await?;
+        fleet.wait_connected(STARTUP_TIMEOUT).await?;
         Ok(fleet)
     }
 
@@ -245,39 +258,31 @@ impl Fleet {
     }
 
     /// Waits until the hub reports ready (forecasts loaded) and every agent
-    /// reports a live hub connection.
+    /// reports a live hub connection. Fails at once if one of them exits.
     pub async fn wait_connected(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        if !self.hub.is_running() {
-            bail!("the hub exited:\n{}", self.hub.log_tail(30));
-        }
-        let hub_ops = self.hub_ops_port;
-        let ready = crate::wait::until(timeout, Duration::from_millis(100), || async move {
-            http_get(hub_ops, "/readyz").await.ok().filter(|body| body == "ok")
-        })
-        .await;
-        if ready.is_none() {
-            let answer = http_get(hub_ops, "/readyz").await.err().map(|e| e.to_string()).unwrap_or_default();
-            bail!("the hub is not ready after {timeout:?} ({answer})\n{}", self.hub.log_tail(30));
-        }
+        // The hub logs this as /readyz turns ok; following the log notices an exit.
+        self.hub.wait_for_log("forecasts loaded: ready", timeout).await?;
+        let readyz = http_get(self.hub_ops_port, "/readyz").await.context("the hub's /readyz")?;
+        anyhow::ensure!(readyz == "ok", "the hub logged ready but /readyz says {readyz:?}");
         for member in &mut self.members {
-            if !member.agent.is_running() {
-                bail!("agent {} exited:\n{}", member.spec.name, member.agent.log_tail(30));
-            }
-        }
-        for member in &self.members {
-            let port = member.ops_port;
-            let connected = crate::wait::until(timeout, Duration::from_millis(100), || async move {
-                let text = http_get(port, "/metrics").await.ok()?;
-                (metric(&text, "gridshift_agent_hub_connected") == Some(1.0)).then_some(())
-            })
-            .await;
-            if connected.is_none() {
-                bail!(
-                    "agent {} did not connect within {timeout:?}\n--- agent log ---\n{}\n--- hub log ---\n{}",
-                    member.name(),
-                    member.agent.log_tail(30),
-                    self.hub.log_tail(30)
-                );
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let text = http_get(member.ops_port, "/metrics").await.unwrap_or_default();
+                if metric(&text, "gridshift_agent_hub_connected") == Some(1.0) {
+                    break;
+                }
+                if let Some(status) = member.agent.exit_status() {
+                    bail!("agent {} exited ({status}):\n{}", member.spec.name, member.agent.log_tail(30));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    bail!(
+                        "agent {} did not connect within {timeout:?}\n--- agent log ---\n{}\n--- hub log ---\n{}",
+                        member.spec.name,
+                        member.agent.log_tail(30),
+                        self.hub.log_tail(30)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! member-gb's certificate while claiming to be member-us-west is refused, and
 //! the real member-us-west is unaffected.
 use gridshift_e2e::binaries::Binaries;
-use gridshift_e2e::process::{ManagedProcess, free_port, http_get, metric};
+use gridshift_e2e::process::{ManagedProcess, http_get, metric};
 use gridshift_e2e::{Fleet, FleetConfig, wait};
 use std::ffi::OsString;
 use std::time::Duration;
@@ -18,7 +18,6 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
     let scratch = gridshift_sim::SimServer::start(gridshift_sim::SimConfig::default()).await.unwrap();
     let scratch_kubeconfig = fleet.work_dir.join("impostor.kubeconfig");
     scratch.write_kubeconfig(&scratch_kubeconfig).unwrap();
-    let ops_port = free_port().unwrap();
     let path = |name: &str| OsString::from(pki.join(name));
     let args: Vec<OsString> = vec![
         "--cluster-name=member-us-west".into(),
@@ -30,7 +29,7 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
         "--tls-key".into(),
         path("member-gb.key"),
         "--node-zone=US-CAL-CISO".into(),
-        format!("--ops-listen=127.0.0.1:{ops_port}").into(),
+        "--ops-listen=127.0.0.1:0".into(),
         // Its own throwaway API server: nothing it writes can touch a member.
         "--features=configmap".into(),
         "--kubeconfig".into(),
@@ -41,10 +40,12 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
         "impostor",
         &Binaries::get().unwrap().agent,
         args,
-        vec![("RUST_LOG".into(), "info".into())],
+        vec![("GRIDSHIFT_LOG".into(), "info".into())],
         log,
     );
     impostor.start().unwrap();
+    let [ops] = impostor.read_addrs("agent starting", ["ops"], Duration::from_secs(60)).await.unwrap();
+    let ops_port = ops.port();
 
     let refused = wait::until(Duration::from_secs(30), Duration::from_millis(100), || async {
         let text = std::fs::read_to_string(impostor.log_path()).unwrap_or_default();
