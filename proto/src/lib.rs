@@ -2,6 +2,7 @@
 //! and the small domain types both sides share: a forecast series and a clock.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod clock;
 pub mod codec;
 mod convert;

@@ -15,11 +15,11 @@ impl Backoff {
     }
 
     /// The next delay: uniformly random in [cap/2, cap], where cap doubles per
-    /// attempt up to `max`. `unit` is a uniform sample from [0, 1).
+    /// attempt up to `max` ([`gridshift_proto::backoff::delay`]). `unit` is a
+    /// uniform sample from [0, 1).
     pub fn next_delay(&mut self, unit: f64) -> Duration {
-        let cap = self.initial.saturating_mul(1u32 << self.attempt.min(20)).min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        cap.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+        gridshift_proto::backoff::delay(self.initial, self.max, self.attempt, unit)
     }
 
     /// After a successful handshake: start again from `initial`.

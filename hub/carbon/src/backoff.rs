@@ -3,6 +3,7 @@
 //! away from a zone (DESIGN §3 invariant 5: retried, never cached forever).
 use crate::error::ErrorKind;
 use jiff::{SignedDuration, Timestamp};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackoffPolicy {
@@ -29,13 +30,11 @@ impl Default for BackoffPolicy {
 /// The delay after `failures` consecutive failures (`failures >= 1`), with
 /// "equal jitter": half the exponential step is fixed, half is random
 /// (`jitter` in `[0, 1)`), so retries of many zones spread out but never come
-/// back immediately.
+/// back immediately ([`gridshift_proto::backoff::delay`] in jiff durations).
 pub fn backoff_delay(policy: &BackoffPolicy, failures: u32, jitter: f64) -> SignedDuration {
-    let exp = failures.saturating_sub(1).min(30);
-    let base = policy.base.as_secs_f64().max(0.0);
-    let step = (base * 2f64.powi(exp as i32)).min(policy.max.as_secs_f64().max(base));
-    let jitter = jitter.clamp(0.0, 1.0);
-    SignedDuration::from_secs_f64(step / 2.0 + step / 2.0 * jitter)
+    let std = |d: SignedDuration| Duration::try_from(d).unwrap_or(Duration::ZERO);
+    let delay = gridshift_proto::backoff::delay(std(policy.base), std(policy.max), failures, jitter);
+    SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX)
 }
 
 /// When a failed (provider, zone) may be tried again.

@@ -318,10 +318,10 @@ impl SchedulingQueue {
     }
 }
 
-/// `initial × 2^(failures−1)`, capped at `max`.
+/// `initial × 2^(failures−1)`, capped at `max`; no jitter, as kube-scheduler's
+/// pod backoff (retries are per pod, already spread by when each failed).
 fn backoff(cfg: &QueueConfig, failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(30);
-    cfg.initial_backoff.saturating_mul(1 << exp).min(cfg.max_backoff)
+    gridshift_proto::backoff::delay(cfg.initial_backoff, cfg.max_backoff, failures, 1.0)
 }
 
 #[cfg(test)]
