@@ -4,7 +4,7 @@
 //! refresh retries), and its reason on `/readyz` while not.
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Lines};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,10 +16,6 @@ async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     stream.read_to_string(&mut text).await.unwrap();
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
     (head.lines().next().unwrap_or_default().to_string(), body.to_string())
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 /// Reads the hub's JSON log until the event with `message`; returns that event.
@@ -71,7 +67,7 @@ async fn the_hub_is_ready_once_every_zone_was_tried_even_when_the_provider_is_do
     let key = dir.path().join("em-key");
     std::fs::write(&key, "not-a-real-key").unwrap();
     let mut hub = Hub(Command::new(env!("CARGO_BIN_EXE_gridshift-hub"))
-        .args(["serve", "--insecure", "--listen", &free_addr().to_string()])
+        .args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
         .args(["--ops-listen", "127.0.0.1:0", "--log-format", "json"])
         .args(["--carbon-providers", "electricitymaps", "--carbon-zones", "DE"])
         .args(["--em-base-url", &provider_url, "--carbon-request-timeout", "10m"])
