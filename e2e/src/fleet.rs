@@ -264,25 +264,26 @@ impl Fleet {
         self.hub.wait_for_log("forecasts loaded: ready", timeout).await?;
         let readyz = http_get(self.hub_ops_port, "/readyz").await.context("the hub's /readyz")?;
         anyhow::ensure!(readyz == "ok", "the hub logged ready but /readyz says {readyz:?}");
-        for member in &mut self.members {
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let text = http_get(member.ops_port, "/metrics").await.unwrap_or_default();
-                if metric(&text, "gridshift_agent_hub_connected") == Some(1.0) {
-                    break;
+        for member in &self.members {
+            let (port, agent) = (member.ops_port, &member.agent);
+            // Some(true): connected; Some(false): the agent exited.
+            let connected = crate::wait::until(timeout, Duration::from_millis(100), || async move {
+                if agent.has_exited() {
+                    return Some(false);
                 }
-                if let Some(status) = member.agent.exit_status() {
-                    bail!("agent {} exited ({status}):\n{}", member.spec.name, member.agent.log_tail(30));
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    bail!(
-                        "agent {} did not connect within {timeout:?}\n--- agent log ---\n{}\n--- hub log ---\n{}",
-                        member.spec.name,
-                        member.agent.log_tail(30),
-                        self.hub.log_tail(30)
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                let text = http_get(port, "/metrics").await.ok()?;
+                (metric(&text, "gridshift_agent_hub_connected") == Some(1.0)).then_some(true)
+            })
+            .await;
+            match connected {
+                Some(true) => {}
+                Some(false) => bail!("agent {} exited:\n{}", member.spec.name, member.agent.log_tail(30)),
+                None => bail!(
+                    "agent {} did not connect within {timeout:?}\n--- agent log ---\n{}\n--- hub log ---\n{}",
+                    member.spec.name,
+                    member.agent.log_tail(30),
+                    self.hub.log_tail(30)
+                ),
             }
         }
         Ok(())

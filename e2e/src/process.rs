@@ -1,12 +1,16 @@
 //! A hub or agent running as a child process: its command line kept so it can
-//! be killed and started again, its output in a log file for post-mortems.
+//! be killed and started again, its output in a log file for post-mortems and
+//! followed line by line, so callers wait on what it logs rather than poll.
 use anyhow::{Context, bail};
 use std::ffi::OsString;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
 pub struct ManagedProcess {
     name: String,
@@ -15,9 +19,15 @@ pub struct ManagedProcess {
     envs: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
-    starts: u32,
-    /// Length of the log when the current run started: its own lines follow.
-    log_start: u64,
+    /// What the current run has written.
+    output: Option<watch::Receiver<Output>>,
+}
+
+/// A run's output so far. Both pipes closed means the process has exited.
+#[derive(Debug)]
+struct Output {
+    text: String,
+    open_pipes: u8,
 }
 
 impl ManagedProcess {
@@ -28,16 +38,7 @@ impl ManagedProcess {
         envs: Vec<(String, String)>,
         log: PathBuf,
     ) -> Self {
-        Self {
-            name: name.into(),
-            program: program.into(),
-            args,
-            envs,
-            log,
-            child: None,
-            starts: 0,
-            log_start: 0,
-        }
+        Self { name: name.into(), program: program.into(), args, envs, log, child: None, output: None }
     }
 
     pub fn name(&self) -> &str {
@@ -52,9 +53,9 @@ impl ManagedProcess {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// How the current run ended, if it has.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    /// Whether the current run has closed its output, i.e. exited.
+    pub fn has_exited(&self) -> bool {
+        self.output.as_ref().is_some_and(|o| o.borrow().open_pipes == 0)
     }
 
     /// Replaces the value of `--flag=value` for later starts (e.g. a port the
@@ -78,21 +79,25 @@ impl ManagedProcess {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
-        self.log_start = log.metadata()?.len();
-        let child = Command::new(&self.program)
+        let mut child = Command::new(&self.program)
             .args(&self.args)
             // A failed start must say why in the log tail, not scroll it away
             // under a backtrace when the caller's environment asks for them.
             .env("RUST_LIB_BACKTRACE", "0")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {} ({})", self.name, self.program.display()))?;
+        let (tx, rx) = watch::channel(Output { text: String::new(), open_pipes: 2 });
+        let stdout = child.stdout.take().context("child stdout")?;
+        let stderr = child.stderr.take().context("child stderr")?;
+        tokio::spawn(copy_lines(stdout, log.try_clone()?, tx.clone()));
+        tokio::spawn(copy_lines(stderr, log, tx));
         self.child = Some(child);
-        self.starts += 1;
+        self.output = Some(rx);
         Ok(())
     }
 
@@ -110,33 +115,25 @@ impl ManagedProcess {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// The log's lines since the current run started.
-    fn current_log(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let start = usize::try_from(self.log_start).unwrap_or(usize::MAX).min(text.len());
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-
     /// Waits for the current run to log a line containing `message` and returns
     /// it. Fails at once, with the log's tail, if the process exits first.
     pub async fn wait_for_log(&mut self, message: &str, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Read before checking the exit, so a line logged just before exiting counts.
-            if let Some(line) = self.current_log().lines().find(|l| l.contains(message)) {
-                return Ok(line.to_string());
-            }
-            if let Some(status) = self.exit_status() {
-                bail!("{} exited ({status}) before logging {message:?}:\n{}", self.name, self.log_tail(30));
-            }
-            if self.child.is_none() {
-                bail!("{} is not running", self.name);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("{} did not log {message:?} within {timeout:?}:\n{}", self.name, self.log_tail(30));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut output = self.output.clone().with_context(|| format!("{} was never started", self.name))?;
+        let timed_out =
+            tokio::time::timeout(timeout, output.wait_for(|o| o.text.contains(message) || o.open_pipes == 0))
+                .await
+                .is_err();
+        if let Some(line) = output.borrow().text.lines().find(|l| l.contains(message)) {
+            return Ok(line.to_string());
         }
+        if timed_out {
+            bail!("{} did not log {message:?} within {timeout:?}:\n{}", self.name, self.log_tail(30));
+        }
+        let status = match self.child.as_mut() {
+            Some(child) => child.wait().await.map_or_else(|e| e.to_string(), |s: ExitStatus| s.to_string()),
+            None => "killed".into(),
+        };
+        bail!("{} exited ({status}) before logging {message:?}:\n{}", self.name, self.log_tail(30))
     }
 
     /// The addresses the current run reports binding, as the `fields` of its
@@ -157,6 +154,23 @@ impl ManagedProcess {
         }
         Ok(addrs)
     }
+}
+
+/// Appends each line of `pipe` to the log file and to the run's output.
+async fn copy_lines(pipe: impl AsyncRead + Unpin, mut log: std::fs::File, output: watch::Sender<Output>) {
+    let mut pipe = BufReader::new(pipe);
+    let mut line = Vec::new();
+    while matches!(pipe.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+        if !line.ends_with(b"\n") {
+            line.push(b'\n');
+        }
+        // One small append per line (O_APPEND keeps the two pipes' lines whole);
+        // a local file write does not stall the runtime.
+        let _ = log.write_all(&line);
+        output.send_modify(|o| o.text.push_str(&String::from_utf8_lossy(&line)));
+        line.clear();
+    }
+    output.send_modify(|o| o.open_pipes -= 1);
 }
 
 /// The value of `key=value` in a human-format log line.

@@ -3,7 +3,7 @@
 //! the real member-us-west is unaffected.
 use gridshift_e2e::binaries::Binaries;
 use gridshift_e2e::process::{ManagedProcess, http_get, metric};
-use gridshift_e2e::{Fleet, FleetConfig, wait};
+use gridshift_e2e::{Fleet, FleetConfig};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -47,12 +47,8 @@ async fn an_agent_claiming_another_clusters_identity_is_refused() {
     let [ops] = impostor.read_addrs("agent starting", ["ops"], Duration::from_secs(60)).await.unwrap();
     let ops_port = ops.port();
 
-    let refused = wait::until(Duration::from_secs(30), Duration::from_millis(100), || async {
-        let text = std::fs::read_to_string(impostor.log_path()).unwrap_or_default();
-        text.contains("PermissionDenied").then_some(())
-    })
-    .await;
-    assert!(refused.is_some(), "the impostor was not refused:\n{}", impostor.log_tail(20));
+    let refused = impostor.wait_for_log("PermissionDenied", Duration::from_secs(30)).await;
+    assert!(refused.is_ok(), "the impostor was not refused: {refused:?}");
     let metrics = http_get(ops_port, "/metrics").await.unwrap();
     assert_eq!(metric(&metrics, "gridshift_agent_hub_connected"), Some(0.0), "{metrics}");
     // The genuine member-us-west stays connected.

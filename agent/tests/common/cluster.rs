@@ -52,11 +52,7 @@ pub async fn cluster(series: Option<Series>) -> Cluster {
 impl Cluster {
     /// Waits (10 s at most) until the status reported to the hub satisfies `f`.
     pub async fn status_reaches(&self, what: &str, f: impl Fn(&AgentStatus) -> bool) {
-        let mut rx = self.status.clone();
-        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| f(s)))
-            .await
-            .unwrap_or_else(|_| panic!("status never {what}: {:?}", *self.status.borrow()))
-            .expect("reporter alive");
+        super::status::status_reaches(&self.status, what, f).await
     }
 
     pub fn targets(&self, kind: KedaTarget) -> Api<DynamicObject> {

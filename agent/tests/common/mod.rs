@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod status;
 
 use futures::StreamExt;
 use gridshift_agent::forecast::{ForecastHandle, ForecastView};

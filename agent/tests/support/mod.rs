@@ -2,6 +2,9 @@
 //! from the repository's real 2022 traces, and waits that end on events.
 #![allow(dead_code)]
 
+#[path = "../common/status.rs"]
+mod status;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,11 +161,7 @@ impl Replica {
 
     /// Waits (10 s at most) until the status reported to the hub satisfies `f`.
     pub async fn status_reaches(&self, what: &str, f: impl Fn(&AgentStatus) -> bool) {
-        let mut rx = self.status.clone();
-        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| f(s)))
-            .await
-            .unwrap_or_else(|_| panic!("status never {what}: {:?}", *self.status.borrow()))
-            .expect("reporter alive");
+        status::status_reaches(&self.status, what, f).await
     }
 
     /// Stops the replica; it releases its lease on the way out.
