@@ -6,13 +6,11 @@
 //! the HTTP API (get target, merge patch, status patch, event), as in a cluster.
 //!
 //! Run: `cargo bench -p gridshift-agent --bench keda`
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::cluster::{NS, SO, cluster, spec};
-use common::{hourly, t0};
-use gridshift_agent::keda::crd::CarbonAwareKedaScaler;
 use gridshift_agent::keda::target::api_resource;
+use gridshift_agent::testing::keda::{NS, SO, cluster, spec};
+use gridshift_agent::testing::{hourly, t0};
+use gridshift_api::keda::CarbonAwareKedaScaler;
+use gridshift_core::testing::bench::loadavg;
 use jiff::SignedDuration;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use serde_json::json;
@@ -64,9 +62,8 @@ async fn main() {
     c.clock.advance(SignedDuration::from_hours(1));
     until_all(&targets, 20, n).await;
     let recapped = boundary.elapsed();
-    c.stop.send_replace(true);
+    c.stop.trigger();
     c.capper.await.expect("the capper stops");
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "keda capper, {n} CRs: created in {created:.2?}, all capped {capped:.2?} after the first create"
     );
@@ -74,5 +71,5 @@ async fn main() {
         "forecast boundary: all {n} re-capped in {recapped:.2?} ({:.0} CRs/s)",
         n as f64 / recapped.as_secs_f64()
     );
-    println!("load average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!("load average: {}", loadavg());
 }

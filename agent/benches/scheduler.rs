@@ -9,16 +9,17 @@
 //! throughput (pods/s) and per-decision latency percentiles, plus the machine.
 //!
 //! Run: `cargo bench -p gridshift-agent --bench scheduler`
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gridshift_agent::scheduler::deferral::{DeferralRequest, DeferralSpec};
-use gridshift_agent::scheduler::model::{
+use gridshift_core::Forecasts;
+use gridshift_core::scheduling::deferral::{DeferralRequest, DeferralSpec};
+use gridshift_core::scheduling::model::{
     HostPort, NodeInfo, NodeSelector, PodInfo, Readiness, Requirement, Resources, SelectorOperator,
     SelectorTerm, Taint, TaintEffect, Toleration,
 };
-use gridshift_agent::scheduler::{Decision, Intensities, SchedulerConfig, Snapshot, schedule_one};
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_core::scheduling::{Decision, SchedulerConfig, Snapshot, schedule_one};
+use gridshift_core::testing::bench::{loadavg, machine, percentile, process_cpu};
+use gridshift_core::testing::{Rng, forecast_from_trace, trace};
 use jiff::{SignedDuration, Timestamp};
 
 const NODES: usize = 5_000;
@@ -36,27 +37,6 @@ const ZONES: [&str; 8] = [
     "US-TEX-ERCO",
 ];
 
-/// splitmix64: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
 fn build_nodes(rng: &mut Rng) -> Vec<NodeInfo> {
     let shapes: [(i64, i64); 5] = [(2, 8), (4, 16), (8, 32), (16, 64), (64, 256)];
     (0..NODES)
@@ -70,7 +50,7 @@ fn build_nodes(rng: &mut Rng) -> Vec<NodeInfo> {
                     ..Resources::new(cores * 1000 - 80, mem_gib * GIB - GIB / 2)
                 },
                 allowed_pods: 110,
-                grid_zone: Some(zone.to_string()),
+                grid_zone: Some(gridshift_core::Zone::known(zone)),
                 ..Default::default()
             };
             n.labels.insert("topology.kubernetes.io/region".into(), zone.to_lowercase());
@@ -138,71 +118,13 @@ fn pending_pod(rng: &mut Rng, i: usize, created: Timestamp) -> PodInfo {
 }
 
 /// 48 h forecasts from the shipped 2022 traces, issued at `now`.
-fn intensities(now: Timestamp) -> Intensities {
-    let mut out = Intensities::new();
-    for zone in ZONES {
-        let path = format!("{}/../e2e/data/carbon-intensity-open/{zone}.csv", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let points = text
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut f = l.split(',');
-                let start: Timestamp = f.next()?.parse().ok()?;
-                let value: f64 = f.nth(1)?.parse().ok()?;
-                let in_window = start + SignedDuration::from_hours(1) > now
-                    && start < now + SignedDuration::from_hours(48);
-                in_window.then(|| ForecastPoint {
-                    start,
-                    duration: SignedDuration::from_hours(1),
-                    value,
-                    provider: Arc::from("trace"),
-                    is_estimated: true,
-                })
-            })
-            .collect();
-        out.insert(Series::new(zone, now, Signal::Average, points));
-    }
-    out
-}
-
-fn machine() -> (usize, String) {
-    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    (nproc, model)
-}
-
-/// This process's user+system CPU time (USER_HZ is 100 on Linux), to tell how much
-/// of the wall-clock run the benchmark actually had a core for.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
+fn forecasts(now: Timestamp) -> Forecasts {
+    ZONES.iter().map(|zone| forecast_from_trace(zone, &trace(zone), now, 48)).collect()
 }
 
 fn main() {
     let now: Timestamp = "2022-01-11T17:00:00Z".parse().unwrap();
-    let mut rng = Rng(0x6772_6964_7368_6966);
+    let mut rng = Rng::new(0x6772_6964_7368_6966);
     let mut snap = Snapshot::new();
     let nodes = build_nodes(&mut rng);
     for n in &nodes {
@@ -218,7 +140,7 @@ fn main() {
         p.node_name = Some(n.name.clone());
         snap.observe_pod(&p);
     }
-    let intensities = intensities(now);
+    let intensities = forecasts(now);
     let cfg = SchedulerConfig::default();
     let pods: Vec<PodInfo> = (0..PENDING_PODS).map(|i| pending_pod(&mut rng, i, now)).collect();
 
@@ -258,7 +180,8 @@ fn main() {
         match d {
             Decision::Bind(b) => {
                 bound += 1;
-                *per_zone.entry(b.zone.clone().unwrap_or_default()).or_default() += 1;
+                *per_zone.entry(b.zone.as_ref().map(ToString::to_string).unwrap_or_default()).or_default() +=
+                    1;
                 if let (Some(c), Some(base)) = (b.intensity, b.baseline) {
                     chosen_sum += c;
                     baseline_sum += base;

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use gridshift_agent::forecast::{ForecastHandle, ForecastView};
 use gridshift_agent::scheduler::controller::{self, ControllerConfig, Deps, SchedulerMetrics};
-use gridshift_proto::{ForecastPoint, ManualClock, Series, SharedClock, Signal};
+use gridshift_core::testing::bench::{loadavg, percentile};
+use gridshift_core::testing::{Rng, series};
+use gridshift_core::{Forecasts, ManualClock, Series, SharedClock};
+use gridshift_ops::runtime::Shutdown;
 use gridshift_sim::{SimConfig, SimServer};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Pod;
@@ -44,23 +47,6 @@ const CREATORS: usize = 16;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// splitmix64: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn node(rng: &mut Rng, i: usize) -> Value {
@@ -105,30 +91,10 @@ fn pending_pod(rng: &mut Rng, i: usize) -> Pod {
     serde_json::from_value(p).expect("pod")
 }
 
+/// 24 hourly forecast points from `now`, random but seeded.
 fn forecast(zone: &str, now: Timestamp, rng: &mut Rng) -> Series {
-    let points = (0..24)
-        .map(|h| ForecastPoint {
-            start: now + SignedDuration::from_hours(h),
-            duration: SignedDuration::from_hours(1),
-            value: 50.0 + rng.below(400) as f64,
-            provider: Arc::from("bench"),
-            is_estimated: true,
-        })
-        .collect();
-    Series::new(zone, now, Signal::Average, points)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    let values: Vec<f64> = (0..24).map(|_| 50.0 + rng.below(400) as f64).collect();
+    series(zone, now).provider("bench").estimated().values(&values)
 }
 
 fn main() {
@@ -159,7 +125,7 @@ async fn run() {
     })
     .await
     .expect("sim");
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let t0 = Instant::now();
     for i in 0..nodes {
         sim.upsert(node(&mut rng, i)).expect("node");
@@ -172,7 +138,8 @@ async fn run() {
     let now: Timestamp = "2022-06-14T12:00:00Z".parse().unwrap();
     let clock: SharedClock = Arc::new(ManualClock::new(now));
     let mut view = ForecastView::empty(None, SignedDuration::from_hours(2));
-    view.zones = Arc::new(ZONES.iter().map(|z| (z.to_string(), forecast(z, now, &mut rng))).collect());
+    view.forecasts =
+        Forecasts::from_series(ZONES.iter().map(|z| forecast(z, now, &mut rng)), view.staleness_bound());
     view.updated_at = Some(now);
     let (_forecast_tx, forecast_rx) = watch::channel(Arc::new(view));
     let metrics = SchedulerMetrics::default();
@@ -187,8 +154,8 @@ async fn run() {
         node_zones: None,
         status: None,
     };
-    let (stop_tx, stop) = watch::channel(false);
-    let controller = tokio::spawn(controller::run(cfg, deps, stop));
+    let stop = Shutdown::new();
+    let controller = tokio::spawn(controller::run(cfg, deps, stop.clone()));
 
     // Bound times, from one watch over the scheduler's pods.
     let bound_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -214,7 +181,7 @@ async fn run() {
 
     // Warm-up: one pod through the whole path once the controller has listed.
     let warm = Instant::now();
-    api.create(&PostParams::default(), &pending_pod(&mut Rng(1), 99_999)).await.expect("warm-up pod");
+    api.create(&PostParams::default(), &pending_pod(&mut Rng::new(1), 99_999)).await.expect("warm-up pod");
     all_bound.wait_for(|n| *n >= 1).await.expect("warm-up bound");
     println!("controller synced and first pod bound after {:.2} s", warm.elapsed().as_secs_f64());
     let decisions_before = (metrics.decision_seconds.count(), metrics.decision_seconds.sum());
@@ -284,7 +251,7 @@ async fn run() {
         metrics.attempts_with("unschedulable")
     );
     println!("load average during: {load_during}; after: {}", loadavg());
-    stop_tx.send_replace(true);
+    stop.trigger();
     let _ = controller.await;
     recorder.abort();
 }

@@ -1,50 +1,53 @@
 //! The agent's current forecast, as the rest of the agent sees it: a watch-style
 //! handle that the ConfigMap writer, the KEDA capper and the scheduler read.
-use gridshift_proto::Series;
+use gridshift_core::{Forecasts, Series, Zone};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// What the agent knows, and how it knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastView {
-    pub zones: Arc<BTreeMap<String, Series>>,
+    /// Every zone the hub sent (or the ConfigMap remembered), under the staleness bound
+    /// the hub announced.
+    pub forecasts: Forecasts,
     /// The cluster's own grid zone (the first of its node zones).
-    pub primary_zone: Option<String>,
+    pub primary_zone: Option<Zone>,
     pub hub_connected: bool,
     /// When (clock time) the hub was last heard from, if ever.
     pub last_hub_contact: Option<Timestamp>,
     /// When (clock time) the forecast last changed.
     pub updated_at: Option<Timestamp>,
-    /// Data older than this (from its generation time) is not acted upon.
-    pub staleness_bound: SignedDuration,
     pub epoch: u64,
     pub revision: u64,
 }
 
 impl ForecastView {
-    pub fn empty(primary_zone: Option<String>, staleness_bound: SignedDuration) -> Self {
+    pub fn empty(primary_zone: Option<Zone>, staleness_bound: SignedDuration) -> Self {
         Self {
-            zones: Arc::default(),
+            forecasts: Forecasts::new(staleness_bound),
             primary_zone,
             hub_connected: false,
             last_hub_contact: None,
             updated_at: None,
-            staleness_bound,
             epoch: 0,
             revision: 0,
         }
     }
 
+    /// Data older than this (from its generation time) is not acted upon.
+    pub fn staleness_bound(&self) -> SignedDuration {
+        self.forecasts.staleness_bound()
+    }
+
     /// A zone's series, whatever its age.
     pub fn series(&self, zone: &str) -> Option<&Series> {
-        self.zones.get(zone)
+        self.forecasts.get(zone)
     }
 
     /// A zone's series if it may be acted upon at `now`; `None` means fail open.
     pub fn fresh(&self, zone: &str, now: Timestamp) -> Option<&Series> {
-        self.zones.get(zone).filter(|s| s.is_fresh(now, self.staleness_bound))
+        self.forecasts.usable(zone, now)
     }
 
     pub fn primary(&self) -> Option<&Series> {

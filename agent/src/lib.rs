@@ -8,3 +8,5 @@ pub mod metrics;
 pub mod scheduler;
 pub mod status;
 pub mod stream;
+#[cfg(feature = "test-util")]
+pub mod testing;

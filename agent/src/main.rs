@@ -4,18 +4,19 @@ use anyhow::Context;
 use clap::Parser;
 use gridshift_agent::configmap::{ConfigMapWriter, WriterConfig, WriterMetrics, load_last_forecast};
 use gridshift_agent::keda;
-use gridshift_agent::metrics::{ForecastAgeCollector, StreamMetrics};
-use gridshift_agent::scheduler::controller::{self as scheduler, SchedulerArgs, SchedulerMetrics};
+use gridshift_agent::metrics::StreamMetrics;
+use gridshift_agent::scheduler::controller::{
+    self as scheduler, SchedulerArgs, SchedulerComponent, SchedulerMetrics,
+};
 use gridshift_agent::status::StatusReporter;
 use gridshift_agent::stream::{ClientConfig, StreamClient};
+use gridshift_core::{Series, Zone};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
+use gridshift_ops::runtime::{Runtime, kube_client, replica_identity};
 use gridshift_ops::tls;
-use gridshift_proto::Series;
-use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -50,7 +51,7 @@ struct Args {
     insecure: bool,
     /// Grid zones this cluster's nodes are in; the first is its primary zone.
     #[arg(long = "node-zone", env = "GRIDSHIFT_NODE_ZONES", value_delimiter = ',')]
-    node_zones: Vec<String>,
+    node_zones: Vec<Zone>,
     /// Address of the /metrics, /healthz and /readyz endpoint.
     #[arg(long, env = "GRIDSHIFT_OPS_LISTEN", default_value = "0.0.0.0:8081")]
     ops_listen: SocketAddr,
@@ -113,9 +114,8 @@ async fn main() -> anyhow::Result<()> {
         Some(tls::client_config(&ca, Some((&cert, &key)), &server_name))
     };
 
-    let mut registry = Registry::default();
-    let metrics = StreamMetrics::default();
-    metrics.register(&mut registry);
+    let mut runtime = Runtime::new(Ok(()));
+    let identity = replica_identity("gridshift-agent");
     let config = ClientConfig::new(args.hub_url.clone(), args.cluster_name.clone(), tls);
     let (zones_tx, zones) = watch::channel(args.node_zones.clone());
     // Caps in effect and pods bound or deferred, as the hub sees them.
@@ -131,76 +131,46 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => vec![],
     };
-    let (client, forecast) = StreamClient::new(config, clock.clone(), zones, status, seed, metrics);
-    registry.register_collector(Box::new(ForecastAgeCollector::new(client.view_receiver(), clock.clone())));
-    let (shutdown_tx, shutdown) = watch::channel(false);
-    let mut tasks = Vec::new();
+    let (client, forecast) =
+        StreamClient::new(config, clock.clone(), zones, status, seed, StreamMetrics::default());
     if let (Some(kube), true) = (&kube, has(Feature::Configmap)) {
-        let writer_metrics = WriterMetrics::default();
-        writer_metrics.register(&mut registry);
         let config = WriterConfig::new(&args.configmap_namespace, &args.configmap_name);
-        let writer =
-            ConfigMapWriter::new(kube.clone(), config, clock.clone(), forecast.clone(), writer_metrics);
-        tasks.push(tokio::spawn(writer.run(shutdown.clone())));
+        let metrics = WriterMetrics::default();
+        runtime.add(ConfigMapWriter::new(kube.clone(), config, clock.clone(), forecast.clone(), metrics));
     }
     if let (Some(kube), true) = (&kube, has(Feature::Keda)) {
-        let keda_metrics = keda::KedaMetrics::default();
-        keda_metrics.register(&mut registry);
         let config = keda::KedaConfig {
-            instance: std::env::var("POD_NAME").ok(),
+            instance: identity.clone(),
             report: Some(status_reporter.clone()),
             ..Default::default()
         };
-        let run =
-            keda::run(kube.clone(), clock.clone(), forecast.clone(), keda_metrics, config, shutdown.clone());
-        tasks.push(tokio::spawn(run));
+        runtime.add(keda::KedaComponent {
+            client: kube.clone(),
+            clock: clock.clone(),
+            forecast: forecast.clone(),
+            metrics: keda::KedaMetrics::default(),
+            config,
+        });
     }
     if let (Some(kube), true) = (&kube, has(Feature::Scheduler)) {
-        let scheduler_metrics = SchedulerMetrics::default();
-        scheduler_metrics.register(&mut registry);
-        let cfg = args.scheduler.config(&scheduler::args::identity()).context("--zone-override")?;
+        let config = args.scheduler.config(&identity).context("--zone-override")?;
         let deps = scheduler::Deps {
             client: kube.clone(),
             clock: clock.clone(),
             forecast: forecast.clone(),
-            metrics: scheduler_metrics,
+            metrics: SchedulerMetrics::default(),
             status: Some(status_reporter.clone()),
             // The scheduler tells the hub which grid zones its nodes are in.
             node_zones: Some(zones_tx.clone()),
         };
-        let shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = scheduler::run(cfg, deps, shutdown).await {
-                tracing::error!(error = %e, "the carbon-aware scheduler stopped");
-            }
-        }));
+        runtime.add(SchedulerComponent { config, deps });
     }
-
-    let (ready_tx, ready) = watch::channel(Ok(()));
-    let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
-    tracing::info!(cluster = args.cluster_name, hub = args.hub_url, %ops, "agent starting");
-
-    tasks.push(tokio::spawn(client.run(shutdown)));
-    gridshift_ops::shutdown_signal().await;
-    ready_tx.send_modify(|r| *r = Err("shutting down".into()));
-    shutdown_tx.send_replace(true);
-    for task in tasks {
-        task.await?;
-    }
-    Ok(())
-}
-
-/// The member cluster's API client: `--kubeconfig`, else KUBECONFIG or in-cluster config.
-async fn kube_client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("--kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await.context("no kubeconfig and not in a cluster")?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    runtime.add(client);
+    let (cluster, hub) = (args.cluster_name.clone(), args.hub_url.clone());
+    runtime
+        .run(args.ops_listen, |ops| tracing::info!(cluster, hub, %ops, "agent starting"))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// The forecast the agent wrote before it (re)started, so it serves it until the hub is
@@ -209,7 +179,7 @@ async fn last_forecast(kube: kube::Client, namespace: &str, name: &str) -> Vec<S
     let load = load_last_forecast(kube, namespace, name);
     match tokio::time::timeout(Duration::from_secs(10), load).await {
         Ok(Ok(Some(series))) => {
-            tracing::info!(zone = series.zone, generated_at = %series.generated_at, points = series.points.len(), "reloaded the last forecast from the ConfigMap");
+            tracing::info!(zone = %series.zone, generated_at = %series.generated_at, points = series.points.len(), "reloaded the last forecast from the ConfigMap");
             vec![series]
         }
         Ok(Ok(None)) => vec![],

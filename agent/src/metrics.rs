@@ -1,6 +1,6 @@
 //! The agent's Prometheus metrics for the forecast stream.
 use crate::forecast::ForecastView;
-use gridshift_proto::SharedClock;
+use gridshift_core::SharedClock;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -70,8 +70,8 @@ impl Collector for ForecastAgeCollector {
             None,
             age.metric_type(),
         )?;
-        for (zone, series) in view.zones.iter() {
-            let label = ZoneLabel { zone: zone.clone() };
+        for (zone, series) in view.forecasts.iter() {
+            let label = ZoneLabel { zone: zone.to_string() };
             ConstGauge::new(series.age(now).as_secs_f64()).encode(family.encode_family(&label)?)?;
         }
         if let Some(contact) = view.last_hub_contact {

@@ -8,7 +8,9 @@ use futures::StreamExt;
 use gridshift_agent::configmap::{ConfigMapWriter, WriterConfig, WriterMetrics, load_last_forecast};
 use gridshift_agent::metrics::StreamMetrics;
 use gridshift_agent::stream::{ClientConfig, StreamClient};
-use gridshift_proto::{Clock, ManualClock, Series, v1};
+use gridshift_core::{Clock, ManualClock, Series, Zone};
+use gridshift_ops::runtime::Shutdown;
+use gridshift_proto::v1;
 use gridshift_sim::{FaultRule, Verb};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -72,11 +74,11 @@ fn start_writer(
     client: kube::Client,
     clock: &ManualClock,
     forecast: gridshift_agent::forecast::ForecastHandle,
-) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = watch::channel(false);
+) -> (Shutdown, tokio::task::JoinHandle<()>) {
+    let stop = Shutdown::new();
     let writer =
         ConfigMapWriter::new(client, config(), Arc::new(clock.clone()), forecast, WriterMetrics::default());
-    (stop, tokio::spawn(writer.run(stopped)))
+    (stop.clone(), tokio::spawn(writer.run(stop)))
 }
 
 fn message_contains(text: &'static str) -> impl FnMut(Option<&ConfigMap>) -> bool {
@@ -123,7 +125,7 @@ async fn present_and_well_formed_across_hub_outage_and_restart() {
     assert_eq!(data(&cm, "owner"), "ops");
 
     // Agent restart, hub still away: the last forecast comes back from the ConfigMap.
-    stop.send_replace(true);
+    stop.trigger();
     writer.await.expect("writer stops");
     clock.advance(SignedDuration::from_hours(1));
     let seed = load_last_forecast(client.clone(), NS, NAME).await.expect("reload").expect("a forecast");
@@ -136,14 +138,14 @@ async fn present_and_well_formed_across_hub_outage_and_restart() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))
     };
-    let (_zones_tx, zones) = watch::channel(vec![ZONE.to_owned()]);
+    let (_zones_tx, zones) = watch::channel(vec![Zone::known(ZONE)]);
     let (_status_tx, status) = watch::channel(v1::AgentStatus::default());
-    let shared_clock: gridshift_proto::SharedClock = Arc::new(clock.clone());
+    let shared_clock: gridshift_core::SharedClock = Arc::new(clock.clone());
     let client_config = ClientConfig::new(unreachable, "member-gb", None);
     let (stream, forecast) =
         StreamClient::new(client_config, shared_clock, zones, status, vec![seed], StreamMetrics::default());
-    let (stop_stream, stream_stopped) = watch::channel(false);
-    let stream = tokio::spawn(stream.run(stream_stopped));
+    let stop_stream = Shutdown::new();
+    let stream = tokio::spawn(stream.run(stop_stream.clone()));
     let view = forecast.current();
     assert!(view.fresh(ZONE, clock.now()).is_some(), "served within the staleness bound after a restart");
 
@@ -160,9 +162,9 @@ async fn present_and_well_formed_across_hub_outage_and_restart() {
     assert_eq!(assert_well_formed(&cm, &series), first);
     assert!(forecast.current().fresh(ZONE, clock.now()).is_none(), "the agent itself fails open");
 
-    stop.send_replace(true);
+    stop.trigger();
     writer.await.expect("writer stops");
-    stop_stream.send_replace(true);
+    stop_stream.trigger();
     stream.await.expect("stream client stops");
 
     history.send_replace(true);
@@ -244,6 +246,6 @@ async fn created_empty_then_filled_and_api_faults_are_retried() {
         .await
         .expect("cm");
     assert_well_formed(&cm, &series);
-    stop.send_replace(true);
+    stop.trigger();
     tokio::time::timeout(LIMIT, writer).await.expect("stops").expect("joins");
 }

@@ -5,8 +5,8 @@ mod common;
 
 use common::cluster::{NS, SO, cluster, max_of, ready, spec};
 use common::{hourly, t0};
-use gridshift_agent::keda::crd::KedaTarget;
-use gridshift_agent::keda::target::{ANNOTATION_ORIGINAL, LABEL_CAPPER_UID};
+use gridshift_api::keda::KedaTarget;
+use gridshift_api::meta::{ANNOTATION_ORIGINAL, LABEL_CAPPER_UID};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;

@@ -7,38 +7,32 @@ mod common;
 use common::cluster::{ECO_OFF_MAX, NS, SO, max_of, spec, start_capper};
 use common::{FakeHub, LIMIT, ZONE, sim};
 use futures::StreamExt;
-use gridshift_agent::keda::crd::{CarbonAwareKedaScaler, CarbonIntensityConfig};
-use gridshift_agent::keda::decide::bucket_for;
 use gridshift_agent::keda::target::api_resource;
-use gridshift_proto::{ForecastPoint, ScaledClock, Series, Signal};
+use gridshift_api::keda::{CarbonAwareKedaScaler, CarbonIntensityConfig};
+use gridshift_core::caps::bucket_for;
+use gridshift_core::testing::{trace, zone};
+use gridshift_core::{ForecastPoint, ScaledClock, Series, Signal};
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Hourly GB intensity for `[from, to)` from the repository's open 2022 trace.
 fn gb_trace(from: Timestamp, to: Timestamp) -> Series {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../e2e/data/carbon-intensity-open/GB.csv");
-    let text = std::fs::read_to_string(path).expect("GB trace");
-    let points = text
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut f = line.split(',');
-            let start: Timestamp = f.next()?.parse().ok()?;
-            let value: f64 = f.nth(1)?.parse().ok()?;
-            (from <= start && start < to).then(|| ForecastPoint {
-                start,
-                duration: SignedDuration::from_hours(1),
-                value,
-                provider: "replay".into(),
-                is_estimated: false,
-            })
+    let points = trace(ZONE)
+        .points()
+        .iter()
+        .filter(|(start, _)| from <= *start && *start < to)
+        .map(|&(start, value)| ForecastPoint {
+            start,
+            duration: SignedDuration::from_hours(1),
+            value,
+            provider: "replay".into(),
+            is_estimated: false,
         })
         .collect();
-    Series::new(ZONE, from, Signal::Average, points)
+    Series::new(zone(ZONE), from, Signal::Average, points)
 }
 
 #[tokio::test]

@@ -7,10 +7,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gridshift_agent::scheduler::controller::api::{
+use gridshift_api::meta::{
     ANNOTATION_BASELINE_INTENSITY, ANNOTATION_BOUND_AT, ANNOTATION_BOUND_INTENSITY, ANNOTATION_GRID_ZONE,
 };
-use gridshift_proto::{ManualClock, ScaledClock, SharedClock};
+use gridshift_core::{ManualClock, ScaledClock, SharedClock, Zone};
 use gridshift_sim::{FaultRule, Verb};
 use jiff::SignedDuration;
 use k8s_openapi::api::core::v1::Pod;
@@ -36,7 +36,7 @@ async fn pods_land_on_the_cleanest_feasible_node_with_their_carbon_accounting() 
     let clock: SharedClock = Arc::new(ManualClock::new(t));
     let series = zones.iter().map(|z| forecast(z, t, 24)).collect();
     // The agent was told its primary zone; the scheduler adds its nodes' zones.
-    let (zones_tx, mut hello_zones) = tokio::sync::watch::channel(vec!["GB".to_string()]);
+    let (zones_tx, mut hello_zones) = tokio::sync::watch::channel(vec![Zone::known("GB")]);
     let replica = Replica::start_with_zones(
         client.clone(),
         clock,

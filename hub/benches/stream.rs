@@ -6,14 +6,17 @@
 //! Reports connect time, the time from a forecast change until each agent and
 //! the last agent has it (p50/p99), hub RSS and RSS per connected agent.
 use gridshift_agent::forecast::ForecastHandle;
-use gridshift_agent::metrics::StreamMetrics as AgentMetrics;
-use gridshift_agent::stream::{ClientConfig, StreamClient};
+use gridshift_agent::stream::ClientConfig;
+use gridshift_agent::testing::TestAgent;
+use gridshift_core::Series;
+use gridshift_core::testing::bench::{machine, percentile};
+use gridshift_core::testing::series as build;
 use gridshift_hub::distribution::{Distributor, random_epoch};
 use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
 use gridshift_hub::metrics::StreamMetrics;
 use gridshift_ops::mint::CertificateAuthority;
+use gridshift_ops::runtime::Shutdown;
 use gridshift_ops::tls::{self, Pem};
-use gridshift_proto::{ForecastPoint, Series, Signal, SystemClock, v1};
 use jiff::{SignedDuration, Timestamp};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -21,7 +24,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Mutex, Notify};
 
 const TRUST_DOMAIN: &str = "bench.gridshift";
 const ZONE: &str = "BENCH";
@@ -42,11 +45,8 @@ fn main() {
         .map(|n| n.trim().parse().expect("--agents takes numbers"))
         .collect();
     let updates: usize = flag("--updates").map_or(10, |n| n.parse().expect("--updates takes a number"));
-    println!(
-        "machine: {} cores, {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model()
-    );
+    let (cores, model) = machine();
+    println!("machine: {cores} cores, {model}");
     println!(
         "{:>7} {:>10} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12} {:>13}",
         "agents",
@@ -99,17 +99,12 @@ async fn hub(dir: &Path) {
 /// One point per hour; `generated_at` carries the publish instant for latency.
 fn series(value: f64) -> Series {
     let now = Timestamp::now();
-    let start = now - SignedDuration::from_hours(1);
-    let points = (0..48)
-        .map(|h| ForecastPoint {
-            start: start + SignedDuration::from_hours(h),
-            duration: SignedDuration::from_hours(1),
-            value: value + h as f64,
-            provider: "bench".into(),
-            is_estimated: true,
-        })
-        .collect();
-    Series::new(ZONE, now, Signal::Average, points)
+    let values: Vec<f64> = (0..48).map(|h| value + h as f64).collect();
+    build(ZONE, now - SignedDuration::from_hours(1))
+        .generated_at(now)
+        .provider("bench")
+        .estimated()
+        .values(&values)
 }
 
 struct HubProcess {
@@ -164,7 +159,7 @@ async fn run(n: usize, updates: usize) {
     let mut hub = HubProcess::start(dir.path());
     let idle_rss = hub.rss_kib();
 
-    let (shutdown_tx, shutdown) = watch::channel(false);
+    let shutdown = Shutdown::new();
     let received = Arc::new(AtomicUsize::new(0));
     let progress = Arc::new(Notify::new());
     let latencies = Arc::new(Mutex::new(Vec::<(f64, Duration)>::new()));
@@ -176,12 +171,8 @@ async fn run(n: usize, updates: usize) {
         let tls = tls::client_config(&ca_pem, Some((&identity.0, &identity.1)), "localhost");
         let mut config = ClientConfig::new(format!("https://localhost:{}", hub.port), cluster, Some(tls));
         config.connect_timeout = Duration::from_secs(60);
-        let (_, zones) = watch::channel(vec![ZONE.to_string()]);
-        let (_, status) = watch::channel(v1::AgentStatus::default());
-        let (client, handle) =
-            StreamClient::new(config, Arc::new(SystemClock), zones, status, vec![], AgentMetrics::default());
-        tokio::spawn(client.run(shutdown.clone()));
-        tokio::spawn(observe(handle, received.clone(), progress.clone(), latencies.clone()));
+        let agent = TestAgent::start(config, &[ZONE], shutdown.clone());
+        tokio::spawn(observe(agent.handle, received.clone(), progress.clone(), latencies.clone()));
     }
     wait_until(&received, &progress, n).await;
     let connect = started.elapsed();
@@ -202,15 +193,15 @@ async fn run(n: usize, updates: usize) {
         "{:>7} {:>9.2}s {:>10.1}ms {:>10.1}ms {:>10.1}ms {:>10.1}ms {:>7.1}MiB {:>9.1}KiB {:>10.1}MiB",
         n,
         connect.as_secs_f64(),
-        ms(percentile(&mut each, 0.50)),
-        ms(percentile(&mut each, 0.99)),
-        ms(percentile(&mut last, 0.50)),
-        ms(percentile(&mut last, 0.99)),
+        ms(quantile(&mut each, 0.50)),
+        ms(quantile(&mut each, 0.99)),
+        ms(quantile(&mut last, 0.50)),
+        ms(quantile(&mut last, 0.99)),
         rss as f64 / 1024.0,
         rss.saturating_sub(idle_rss) as f64 / n as f64,
         idle_rss as f64 / 1024.0,
     );
-    shutdown_tx.send_replace(true);
+    shutdown.trigger();
     drop(hub);
 }
 
@@ -248,25 +239,14 @@ async fn wait_until(received: &AtomicUsize, progress: &Notify, target: usize) {
     }
 }
 
-fn percentile(values: &mut [Duration], p: f64) -> Duration {
+fn quantile(values: &mut [Duration], p: f64) -> Duration {
     if values.is_empty() {
         return Duration::ZERO;
     }
     values.sort();
-    values[((values.len() - 1) as f64 * p).round() as usize]
+    percentile(values, p)
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

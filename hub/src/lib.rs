@@ -2,8 +2,9 @@
 //! for Karmada placement, and the forecast stream to agents.
 #![forbid(unsafe_code)]
 
+pub mod components;
 pub mod distribution;
 pub mod grpc;
 pub mod metrics;
-pub mod policy;
+pub mod placement;
 mod sink;

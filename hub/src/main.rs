@@ -3,23 +3,21 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gridshift_carbon::{CarbonArgs, ForecastStore};
+use gridshift_core::SharedClock;
+use gridshift_hub::components::{StoreComponent, StreamComponent};
 use gridshift_hub::distribution::{Distributor, random_epoch};
 use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
 use gridshift_hub::metrics::StreamMetrics;
-use gridshift_hub::policy::controller::{
-    self, ControllerConfig, Forecasts, LeaderElection, PolicyMetrics, RunOptions,
-};
+use gridshift_hub::placement::controller::{ControllerConfig, PlacementComponent, PolicyMetrics, RunOptions};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
 use gridshift_ops::mint::{CertificateAuthority, read_file};
+use gridshift_ops::runtime::{LeaderElection, Runtime, replica_identity};
 use gridshift_ops::tls;
-use gridshift_proto::SharedClock;
-use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,44 +154,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ClientAuth::MutualTls { trust_domain: args.trust_domain.clone() },
         )
     };
-
-    let mut registry = Registry::default();
-    let stream_metrics = StreamMetrics::default();
-    stream_metrics.register(&mut registry);
-    let carbon_metrics = gridshift_carbon::Metrics::new(&mut registry);
-    let policy_metrics = PolicyMetrics::new(&mut registry);
+    // Not ready until the store has restored its state and tried every zone once.
+    let mut runtime = Runtime::new(Err("restoring forecasts and fetching every zone once".into()));
 
     let distributor = Distributor::new(random_epoch());
-    // The store adds --carbon-zones itself and restores its state file in run().
+    // The store adds --carbon-zones itself and restores its state file when it runs.
+    let carbon_metrics = gridshift_carbon::Metrics::default();
     let wanted_from = distributor.clone();
     let store = args
         .carbon
-        .build_store(clock.clone(), Arc::new(distributor.clone()), carbon_metrics, move || {
+        .build_store(clock.clone(), Arc::new(distributor.clone()), carbon_metrics.clone(), move || {
             wanted_from.wanted_zones()
         })
         .context("carbon-intensity configuration")?;
     let store = Arc::new(store);
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let store_task = {
-        let store = store.clone();
-        let mut stop = shutdown_rx.clone();
-        tokio::spawn(async move {
-            store
-                .run(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        })
-    };
-    // Fetch a new agent's zone now rather than at the next scheduled refresh.
-    let mut wanted = distributor.watch_wanted();
-    let waker = store.clone();
-    tokio::spawn(async move {
-        while wanted.changed().await.is_ok() {
-            waker.wake();
-        }
-    });
 
     let config = StreamConfig {
         heartbeat_interval: args.heartbeat_interval.try_into().context("--heartbeat-interval")?,
@@ -205,53 +179,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         ..StreamConfig::default()
     };
-    let placement = placement_controller(&args, &clock, &store, &distributor, policy_metrics, &shutdown_rx)?;
-    let service = ForecastServiceImpl::new(distributor, config, auth, stream_metrics);
+    let placement = placement_controller(&args, &clock, &store, &distributor)?;
+    let stream_metrics = StreamMetrics::default();
+    let service = ForecastServiceImpl::new(distributor.clone(), config, auth, stream_metrics.clone());
     let mut server_config = ServerConfig::new(args.listen, tls);
     server_config.max_message_bytes = args.max_message_bytes;
     let server = HubServer::start(server_config, service).await?;
+    let stream = server.local_addr();
 
-    // Ready once the store has restored its state and tried every zone: a new replica
-    // then streams data rather than an empty snapshot. Not ready again from shutdown on.
-    let (ready_tx, ready) = watch::channel(Err("restoring forecasts and fetching every zone once".into()));
-    let mut warm = store.warmed_up();
-    let (ready_when_warm, stopping) = (ready_tx.clone(), shutdown_rx.clone());
-    tokio::spawn(async move {
-        if warm.wait_for(|w| *w).await.is_ok() {
-            // Under the channel's lock: shutdown sets `stopping` before writing readiness.
-            ready_when_warm
-                .send_if_modified(|r| !*stopping.borrow() && std::mem::replace(r, Ok(())).is_err());
-            tracing::info!("forecasts loaded: ready");
-        }
-    });
-    let ops = gridshift_ops::http::serve(args.ops_listen, Arc::new(registry), ready).await?;
-    tracing::info!(stream = %server.local_addr(), %ops, "hub started");
-
-    gridshift_ops::shutdown_signal().await;
-    shutdown_tx.send_replace(true);
-    ready_tx.send_modify(|r| *r = Err("shutting down".into()));
-    if let Some(task) = placement {
-        // Releases the lease, so another replica takes over at once.
-        match task.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "placement controller"),
-            Err(e) => tracing::error!(error = %e, "placement controller task"),
-            Ok(Ok(())) => {}
-        }
+    let readiness = runtime.readiness();
+    runtime.add(StoreComponent { store, metrics: carbon_metrics, distributor, readiness });
+    runtime.add(StreamComponent { server, metrics: stream_metrics });
+    if let Some(placement) = placement {
+        runtime.add(placement);
     }
-    server.shutdown(Duration::from_secs(10)).await;
-    let _ = store_task.await;
-    Ok(())
+    runtime
+        .run(args.ops_listen, |ops| tracing::info!(%stream, %ops, "hub started"))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// Starts the CarbonAwareKarmadaPolicy controller when --karmada-kubeconfig is set.
+/// The CarbonAwareKarmadaPolicy controller when --karmada-kubeconfig is set.
 fn placement_controller(
     args: &ServeArgs,
     clock: &SharedClock,
     store: &Arc<ForecastStore>,
     distributor: &Distributor,
-    metrics: PolicyMetrics,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<Result<(), controller::Error>>>> {
+) -> anyhow::Result<Option<PlacementComponent>> {
     let p = &args.placement;
     let Some(kubeconfig) = p.karmada_kubeconfig.clone() else {
         tracing::warn!(
@@ -259,18 +213,22 @@ fn placement_controller(
         );
         return Ok(None);
     };
-    let identity = controller::identity();
+    let identity = replica_identity("gridshift-hub");
     let mut config = ControllerConfig::new(clock.clone());
-    config.staleness_bound = args.carbon.staleness_bound;
     config.resync = p.policy_resync;
     config.zone_map = args.carbon.zone_map().context("--zone-map")?;
     config.instance = identity.clone();
-    let leader_election = p
-        .leader_elect
-        .then(|| LeaderElection::new(&p.leader_election_namespace, &p.leader_election_lease_name, identity));
-    let opts = RunOptions { karmada_kubeconfig: kubeconfig, leader_election, config };
-    let forecasts: Arc<dyn Forecasts> = Arc::new((**store).clone());
-    Ok(Some(tokio::spawn(controller::run(opts, forecasts, distributor.clone(), metrics, shutdown.clone()))))
+    let leader_election = LeaderElection {
+        enabled: p.leader_elect,
+        ..LeaderElection::new(&p.leader_election_namespace, &p.leader_election_lease_name, &identity)
+    };
+    let options = RunOptions { karmada_kubeconfig: kubeconfig, leader_election, config };
+    Ok(Some(PlacementComponent {
+        options,
+        forecasts: store.watch(),
+        distributor: distributor.clone(),
+        metrics: PolicyMetrics::default(),
+    }))
 }
 
 fn certs(cmd: CertsCommand) -> anyhow::Result<()> {

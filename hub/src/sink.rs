@@ -1,16 +1,10 @@
-//! The forecast store publishes into the distribution core.
+//! The forecast store feeds the distribution core.
 use crate::distribution::Distributor;
 use gridshift_carbon::ForecastSink;
-use gridshift_proto::Series;
+use gridshift_core::{Forecasts, Zone};
 
 impl ForecastSink for Distributor {
-    fn publish(&self, series: &[Series]) {
-        self.publish_all(series);
-    }
-
-    fn withdraw(&self, zones: &[String]) {
-        for zone in zones {
-            self.remove_zone(zone);
-        }
+    fn update(&self, forecasts: &Forecasts, _published: &[Zone], _withdrawn: &[Zone]) {
+        self.sync(forecasts);
     }
 }

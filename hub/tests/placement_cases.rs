@@ -4,9 +4,10 @@
 //! and from agents, the weighted form, and leader election (a non-leader writes nothing).
 mod placement_common;
 
+use gridshift_core::Clock;
 use gridshift_hub::distribution::SubscribeRequest;
-use gridshift_hub::policy::controller::{LeaderElection, run_with_leader_election};
-use gridshift_proto::Clock;
+use gridshift_hub::placement::controller::run_with_leader_election;
+use gridshift_ops::runtime::{LeaderElection, Shutdown};
 use jiff::SignedDuration;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
@@ -22,7 +23,7 @@ async fn events_of(client: &kube::Client, cr: &str) -> Vec<Event> {
     all.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(cr)).collect()
 }
 
-fn clusters_valid(cr: &gridshift_hub::policy::crd::CarbonAwareKarmadaPolicy, n: usize) -> bool {
+fn clusters_valid(cr: &gridshift_api::policy::CarbonAwareKarmadaPolicy, n: usize) -> bool {
     cr.status.as_ref().is_some_and(|s| s.clusters.len() == n && s.clusters.iter().all(|c| c.is_valid))
 }
 
@@ -32,7 +33,7 @@ async fn wait_cr(
     progress: &mut tokio::sync::watch::Receiver<std::collections::BTreeMap<String, jiff::Timestamp>>,
     name: &str,
     what: &str,
-    pred: impl Fn(&gridshift_hub::policy::crd::CarbonAwareKarmadaPolicy) -> bool,
+    pred: impl Fn(&gridshift_api::policy::CarbonAwareKarmadaPolicy) -> bool,
 ) {
     let reached = async {
         loop {
@@ -57,7 +58,7 @@ async fn missing_target_and_unknown_kind_set_a_condition_and_write_nothing() {
     let mut progress = controller.progress();
     fleet.spawn(controller.clone());
 
-    let not_found = |cr: &gridshift_hub::policy::crd::CarbonAwareKarmadaPolicy| {
+    let not_found = |cr: &gridshift_api::policy::CarbonAwareKarmadaPolicy| {
         condition(cr, "TargetNotFound").is_some_and(|c| c.status == "True")
     };
     wait_cr(&client, &mut progress, "missing", "TargetNotFound", not_found).await;
@@ -168,7 +169,7 @@ async fn cluster_propagation_policy_switches_with_events_and_metrics() {
     assert_eq!(switched.related.as_ref().unwrap().kind.as_deref(), Some("ClusterPropagationPolicy"));
 
     let m = controller.metrics();
-    let labels = |c: &str, z: &str| gridshift_hub::policy::controller::metrics::ClusterLabels {
+    let labels = |c: &str, z: &str| gridshift_hub::placement::controller::metrics::ClusterLabels {
         policy: "shop/global-carbon".into(),
         cluster: c.into(),
         zone: z.into(),
@@ -196,7 +197,7 @@ async fn locations_from_karmada_clusters_and_agents_and_their_zones_are_fetched(
     // member-pjm: nothing in Karmada; its agent reports its nodes' zone on the stream.
     let (_agent, _) = fleet.distributor.subscribe(SubscribeRequest {
         cluster: "member-pjm".into(),
-        node_zones: vec!["US-MIDA-PJM".into()],
+        node_zones: vec![gridshift_core::Zone::known("US-MIDA-PJM")],
         resume: None,
     });
     fleet.sim.upsert(propagation_policy("web", &["member-pjm"])).unwrap();
@@ -267,22 +268,22 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     fleet.sim.upsert(propagation_policy("web", &["member-pjm"])).unwrap();
     fleet.sim.upsert(carbon_policy("web-carbon", "web", json!({}))).unwrap();
     let election = |id: &str| LeaderElection {
-        lease_duration_secs: 4,
-        renew_grace_secs: 2,
+        lease_duration: std::time::Duration::from_secs(4),
+        renew_grace: std::time::Duration::from_secs(2),
         ..LeaderElection::new("karmada-system", "gridshift-hub", id)
     };
     let (a, b) = (Arc::new(fleet.replica(STEP, "replica-a")), Arc::new(fleet.replica(STEP, "replica-b")));
-    let (stop_a, stop_a_rx) = tokio::sync::watch::channel(false);
+    let stop_a = Shutdown::new();
     let task_a = {
-        let (a, client, el) = (a.clone(), client.clone(), election("replica-a"));
-        tokio::spawn(async move { run_with_leader_election(&a, client, el, stop_a_rx).await })
+        let (a, client, el, stop) = (a.clone(), client.clone(), election("replica-a"), stop_a.clone());
+        tokio::spawn(async move { run_with_leader_election(&a, client, el, stop).await })
     };
     let mut progress_a = a.progress();
     wait_cr(&client, &mut progress_a, "web-carbon", "ranked by the leader", |cr| clusters_valid(cr, 3)).await;
     // The standby starts once the lease is held (the simulator does not report apply conflicts).
     {
         let (b, client, el, stop) =
-            (b.clone(), client.clone(), election("replica-b"), fleet.shutdown.subscribe());
+            (b.clone(), client.clone(), election("replica-b"), fleet.shutdown.clone());
         tokio::spawn(async move { run_with_leader_election(&b, client, el, stop).await });
     }
     let pps: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &pp_resource());
@@ -300,7 +301,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     );
 
     // The leader shuts down and releases the lease: the standby takes over.
-    stop_a.send_replace(true);
+    stop_a.trigger();
     task_a.await.unwrap().unwrap();
     assert_eq!(a.metrics().leader.get(), 0);
     let mut progress_b = b.progress();

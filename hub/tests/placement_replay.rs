@@ -11,9 +11,9 @@
 //! 8 hours, every zone for 6) and the API answering 409 and 500 to a share of requests.
 mod placement_common;
 
-use gridshift_hub::policy::controller::PolicyController;
-use gridshift_hub::policy::controller::metrics::SwitchLabels;
-use gridshift_proto::Clock;
+use gridshift_core::Clock;
+use gridshift_hub::placement::controller::PolicyController;
+use gridshift_hub::placement::controller::metrics::SwitchLabels;
 use gridshift_sim::{FaultRule, Verb};
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, PostParams};
@@ -314,7 +314,7 @@ async fn stays_safe_through_provider_outages_and_api_errors() {
             run.controller
                 .metrics()
                 .reconcile_errors
-                .get_or_create(&gridshift_hub::policy::controller::metrics::ErrorLabels {
+                .get_or_create(&gridshift_hub::placement::controller::metrics::ErrorLabels {
                     policy: CR.into(),
                     kind: k.to_string(),
                 })

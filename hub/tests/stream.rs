@@ -39,7 +39,7 @@ async fn agent_receives_the_snapshot_then_deltas_for_its_zones_only() {
     let view = wait_view(&mut agent, "delta", |v| value_of(v, "DE") == Some(280.0)).await;
     assert_eq!(view.revision, d.revision());
 
-    d.assign_zones("member-de", ["FR".to_string()].into());
+    d.assign_zones("member-de", [gridshift_core::Zone::known("FR")].into());
     wait_view(&mut agent, "assigned zone", |v| value_of(v, "FR") == Some(50.0)).await;
 
     // The hub records the agent's acknowledgement.
@@ -99,7 +99,7 @@ async fn agent_status_reaches_the_hub_and_its_metrics_leave_with_the_agent() {
     tokio::time::timeout(Duration::from_secs(10), changed).await.expect("status on change");
     assert!(text().contains("gridshift_hub_agent_pods_deferred{cluster=\"member-de\"} 3"));
 
-    agent.shutdown.send_replace(true);
+    agent.shutdown.trigger();
     agent.task.await.unwrap();
     // Graceful shutdown waits for the (already closed) stream's session to end.
     hub.shutdown(Duration::from_secs(5)).await;

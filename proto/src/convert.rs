@@ -1,6 +1,6 @@
 //! Conversions between the wire types and the domain types.
-use crate::series::{ForecastPoint, Series, Signal};
 use crate::v1;
+use gridshift_core::{ForecastPoint, Series, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 
@@ -8,6 +8,8 @@ use std::sync::Arc;
 pub enum WireError {
     #[error("zone forecast has an empty zone name")]
     EmptyZone,
+    #[error(transparent)]
+    InvalidZone(#[from] gridshift_core::InvalidZone),
     #[error("zone {zone}: timestamp {value} is out of range")]
     Timestamp { zone: String, value: i64 },
     #[error("zone {zone}: point at {start} has a zero duration")]
@@ -26,7 +28,7 @@ impl From<Signal> for v1::Signal {
 impl From<&Series> for v1::ZoneForecast {
     fn from(s: &Series) -> Self {
         v1::ZoneForecast {
-            zone: s.zone.clone(),
+            zone: s.zone.to_string(),
             revision: 0,
             generated_at_unix_ms: s.generated_at.as_millisecond(),
             signal: v1::Signal::from(s.signal) as i32,
@@ -52,6 +54,7 @@ impl TryFrom<&v1::ZoneForecast> for Series {
         if z.zone.is_empty() {
             return Err(WireError::EmptyZone);
         }
+        let zone = Zone::new(&z.zone)?;
         let ts_err = |value| WireError::Timestamp { zone: z.zone.clone(), value };
         let generated_at = Timestamp::from_millisecond(z.generated_at_unix_ms)
             .map_err(|_| ts_err(z.generated_at_unix_ms))?;
@@ -84,7 +87,7 @@ impl TryFrom<&v1::ZoneForecast> for Series {
                 is_estimated: p.is_estimated,
             });
         }
-        Ok(Series::new(z.zone.clone(), generated_at, signal, points))
+        Ok(Series::new(zone, generated_at, signal, points))
     }
 }
 
@@ -96,7 +99,7 @@ mod tests {
     fn round_trips_through_the_wire() {
         let t0: Timestamp = "2022-03-01T00:00:00Z".parse().unwrap();
         let series = Series::new(
-            "US-CAL-CISO",
+            Zone::known("US-CAL-CISO"),
             t0,
             Signal::Marginal,
             vec![ForecastPoint {
@@ -118,5 +121,7 @@ mod tests {
         assert!(matches!(Series::try_from(&wire), Err(WireError::ZeroDuration { .. })));
         wire.zone.clear();
         assert!(matches!(Series::try_from(&wire), Err(WireError::EmptyZone)));
+        wire.zone = "G B".into();
+        assert!(matches!(Series::try_from(&wire), Err(WireError::InvalidZone(_))));
     }
 }

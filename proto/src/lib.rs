@@ -1,17 +1,12 @@
-//! The Gridshift hub<->agent contract (generated from `gridshift/v1/forecast.proto`)
-//! and the small domain types both sides share: a forecast series and a clock.
+//! The Gridshift hub<->agent contract, generated from `gridshift/v1/forecast.proto`:
+//! the stream's messages and service, conversions between wire forecasts and
+//! `gridshift_core::Series` (which validate what arrives), and the stream's codec.
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-pub mod clock;
 pub mod codec;
 mod convert;
-pub mod series;
-pub mod zones;
 
-pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
 pub use convert::WireError;
-pub use series::{ForecastPoint, Series, Signal};
 
 /// Generated protobuf and gRPC code.
 pub mod v1 {

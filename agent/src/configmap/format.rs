@@ -5,7 +5,7 @@
 //! `{"location", "timestamp" (RFC3339), "duration" (whole minutes), "value"}`.
 //! We add one key, `generatedAt`, so a reloaded forecast keeps its true age (the heartbeat
 //! moves on every write, including ones that keep old data after a failed refresh).
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_core::{ForecastPoint, Series, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -95,7 +95,12 @@ pub fn encode(series: &Series, heartbeat: Timestamp, message: &str) -> Result<En
             if !whole {
                 return Err(FormatError::NotWholeMinutes { start: p.start, duration: p.duration });
             }
-            Ok(Record { location: series.zone.clone(), timestamp: p.start, duration: mins, value: p.value })
+            Ok(Record {
+                location: series.zone.to_string(),
+                timestamp: p.start,
+                duration: mins,
+                value: p.value,
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     // Vec<Record> of strings, timestamps, integers and finite floats cannot fail to encode.
@@ -125,6 +130,10 @@ pub fn encode(series: &Series, heartbeat: Timestamp, message: &str) -> Result<En
 /// What a ConfigMap in the exporter format holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
+    /// The records' location as a grid zone; `None` when it is empty or not a zone name
+    /// (an exporter's cloud region may be anything). Then the series is in zone
+    /// [`DECODED_PROVIDER`].
+    pub zone: Option<Zone>,
     pub series: Series,
     /// RFC3339 heartbeat, if present and parseable (the Azure exporter writes Go's
     /// `time.String()`, which is not RFC3339, so this is informative only).
@@ -168,9 +177,11 @@ pub fn decode(cm: &ConfigMap, key: &str) -> Result<Decoded, FormatError> {
         Some(v) => parse_ts(KEY_GENERATED_AT, v)?,
         None => points.iter().map(|p| p.start).min().unwrap_or(Timestamp::UNIX_EPOCH),
     };
-    let zone = records.first().map(|r| r.location.clone()).unwrap_or_default();
+    let zone = records.first().and_then(|r| Zone::new(&r.location).ok());
+    let series_zone = zone.clone().unwrap_or_else(|| Zone::known(DECODED_PROVIDER));
     Ok(Decoded {
-        series: Series::new(zone, generated_at, Signal::Average, points),
+        zone,
+        series: Series::new(series_zone, generated_at, Signal::Average, points),
         last_heartbeat: get(KEY_LAST_HEARTBEAT_TIME).and_then(|v| v.parse().ok()),
         message: get(KEY_MESSAGE).cloned(),
     })

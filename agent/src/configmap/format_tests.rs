@@ -1,5 +1,6 @@
 use super::format::{self, BINARY_DATA_KEY, FormatError, decode, encode};
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_core::testing::zone;
+use gridshift_core::{ForecastPoint, Series, Signal};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -18,7 +19,7 @@ fn sample() -> Series {
         is_estimated: true,
     };
     Series::new(
-        "westeurope",
+        zone("westeurope"),
         ts("2026-03-02T11:58:00Z"),
         Signal::Average,
         vec![

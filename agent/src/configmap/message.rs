@@ -22,7 +22,7 @@ pub fn status_message(view: &ForecastView, now: Timestamp) -> String {
         return format!("{source}; no forecast for zone {zone} yet");
     };
     let source = if view.hub_connected { "forecast from the hub".to_owned() } else { source + kept };
-    let bound = view.staleness_bound;
+    let bound = view.staleness_bound();
     let age = series.age(now);
     let freshness = if age > bound {
         format!(
@@ -49,31 +49,27 @@ fn round(t: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridshift_proto::{ForecastPoint, Series, Signal};
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
+    use gridshift_core::testing::{series, zone};
+    use gridshift_core::{Forecasts, Series};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("ts")
     }
 
     fn view(series: Option<Series>, connected: bool, contact: Option<&str>) -> ForecastView {
-        let mut v = ForecastView::empty(Some("GB".into()), SignedDuration::from_hours(6));
-        v.zones = Arc::new(series.into_iter().map(|s| (s.zone.clone(), s)).collect::<BTreeMap<_, _>>());
+        let mut v = ForecastView::empty(Some(zone("GB")), SignedDuration::from_hours(6));
+        v.forecasts = Forecasts::from_series(series, v.staleness_bound());
         v.hub_connected = connected;
         v.last_hub_contact = contact.map(ts);
         v
     }
 
     fn gb(generated: &str) -> Series {
-        let p = ForecastPoint {
-            start: ts("2022-06-01T00:00:00Z"),
-            duration: SignedDuration::from_hours(24),
-            value: 200.0,
-            provider: "replay".into(),
-            is_estimated: false,
-        };
-        Series::new("GB", ts(generated), Signal::Average, vec![p])
+        series("GB", ts("2022-06-01T00:00:00Z"))
+            .step(SignedDuration::from_hours(24))
+            .generated_at(ts(generated))
+            .provider("replay")
+            .values(&[200.0])
     }
 
     #[test]

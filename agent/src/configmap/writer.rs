@@ -9,8 +9,10 @@
 use super::format::{self, BINARY_DATA_KEY, Encoded, FormatError, decode, encode};
 use super::message::status_message;
 use crate::forecast::{ForecastHandle, ForecastView};
-use crate::stream::Backoff;
-use gridshift_proto::{Series, SharedClock, Signal};
+use gridshift_api::meta::AGENT_MANAGER;
+use gridshift_core::backoff::Backoff;
+use gridshift_core::{Series, SharedClock, Signal, Zone};
+use gridshift_ops::runtime::{Component, ComponentError, Shutdown};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
@@ -21,10 +23,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use std::time::Duration;
-use tokio::sync::watch;
-
-/// Field manager of every write the agent makes.
-pub const FIELD_MANAGER: &str = "gridshift-agent";
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -103,8 +101,8 @@ impl ConfigMapWriter {
     }
 
     /// Writes now, then on every relevant forecast change and every heartbeat interval,
-    /// until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// until `shutdown`.
+    pub async fn run(mut self, shutdown: Shutdown) {
         let mut backoff = Backoff::new(self.config.retry_initial, self.config.retry_max);
         let mut forecast_open = true;
         loop {
@@ -120,7 +118,7 @@ impl ConfigMapWriter {
                     let delay = backoff.next_delay(rand::random());
                     tracing::warn!(error = %e, retry_in = ?delay, configmap = self.config.name, "ConfigMap write failed; the last written data stays");
                     tokio::select! {
-                        _ = shutdown.wait_for(|s| *s) => return,
+                        _ = shutdown.wait() => return,
                         _ = tokio::time::sleep(delay) => continue,
                     }
                 }
@@ -129,7 +127,7 @@ impl ConfigMapWriter {
             tokio::pin!(heartbeat);
             loop {
                 tokio::select! {
-                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = shutdown.wait() => return,
                     _ = &mut heartbeat => break,
                     next = self.forecast.changed(), if forecast_open => match next {
                         Ok(next) if publishes_differently(&view, &next) => break,
@@ -162,12 +160,13 @@ impl ConfigMapWriter {
                 Written::HeartbeatOnly,
             ),
         };
-        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        let params = PatchParams { field_manager: Some(AGENT_MANAGER.into()), ..PatchParams::default() };
         match self.api.patch(&self.config.name, &params, &Patch::Merge(&patch)).await {
             Ok(_) => Ok(written),
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                // Missing: create it whole, with an empty but well-formed forecast if there is none.
-                let zone = view.primary_zone.clone().unwrap_or_default();
+                // Missing: create it whole, with an empty but well-formed forecast if there is none
+                // (no records, so the zone appears nowhere).
+                let zone = view.primary_zone.clone().unwrap_or_else(|| Zone::known("none"));
                 let encoded = match encoded {
                     Some(e) => e,
                     None => encode(&Series::new(zone, now, Signal::Average, vec![]), now, &message)
@@ -190,8 +189,28 @@ impl ConfigMapWriter {
             ..ConfigMap::default()
         };
         encoded.apply_to(&mut cm);
-        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        let params = PostParams { field_manager: Some(AGENT_MANAGER.into()), ..PostParams::default() };
         self.api.create(&params, &cm).await.map(|_| ())
+    }
+}
+
+impl Component for ConfigMapWriter {
+    fn name(&self) -> &'static str {
+        "carbon-intensity ConfigMap writer"
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+    }
+
+    fn run(
+        self: Box<Self>,
+        shutdown: Shutdown,
+    ) -> futures::future::BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            (*self).run(shutdown).await;
+            Ok(())
+        })
     }
 }
 
@@ -200,7 +219,7 @@ impl ConfigMapWriter {
 fn publishes_differently(last: &ForecastView, next: &ForecastView) -> bool {
     last.hub_connected != next.hub_connected
         || last.primary_zone != next.primary_zone
-        || last.staleness_bound != next.staleness_bound
+        || last.staleness_bound() != next.staleness_bound()
         || last.primary() != next.primary()
 }
 
@@ -232,5 +251,5 @@ pub async fn load_last_forecast(
     let decoded =
         decode(&cm, BINARY_DATA_KEY).map_err(|source| LoadError::Format { namespace, name, source })?;
     let series = decoded.series;
-    Ok((!series.points.is_empty() && !series.zone.is_empty()).then_some(series))
+    Ok((!series.points.is_empty() && decoded.zone.is_some()).then_some(series))
 }

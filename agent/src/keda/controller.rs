@@ -1,4 +1,5 @@
-//! The CarbonAwareKedaScaler controller: a thin I/O adapter around [`decide`].
+//! The CarbonAwareKedaScaler controller: a thin I/O adapter around
+//! `gridshift_core::caps::decide`.
 //!
 //! Reconciles a CR when it changes, when its target (ScaledObject/ScaledJob) changes, when
 //! the hub's forecast changes, and at the next instant its decision may change (forecast
@@ -6,42 +7,38 @@
 //! `spec.maxReplicaCount` (and our bookkeeping keys, see `target`) with a merge patch under
 //! field manager `gridshift-agent`; gives the original back when the CR is deleted
 //! (finalizer) or stops targeting the object.
-use super::crd::{CarbonAwareKedaScaler, KedaTarget, KedaTargetRef};
-use super::decide::decide;
 use super::metrics::{KedaMetrics, ScalerLabels};
 use super::source;
-use super::status::{Note, Outcome, merge_patch, next_status, notes};
-use super::target::{ANNOTATION_CAPPED_BY, KINDS, LABEL_CAPPER_UID, Target, api_resource, kind_name};
-use super::wakeups::Wakeups;
-use crate::configmap::writer::FIELD_MANAGER;
+use super::target::{KINDS, Target, api_resource, kind_name};
 use crate::forecast::{ForecastHandle, ForecastView};
 use crate::status::StatusReporter;
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
-use gridshift_proto::SharedClock;
+use gridshift_api::keda::status::{Note, Outcome, merge_patch, next_status, notes};
+use gridshift_api::keda::{CarbonAwareKedaScaler, KedaTarget, KedaTargetRef};
+use gridshift_api::meta::{AGENT_MANAGER, ANNOTATION_CAPPED_BY, KEDA_FINALIZER, LABEL_CAPPER_UID};
+use gridshift_core::SharedClock;
+use gridshift_core::caps::decide;
+use gridshift_ops::events::{Event, EventType, EventWriter};
+use gridshift_ops::runtime::{ClockTimers, Component, ComponentError, Retries, Shutdown};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-
-/// Held on every CR until the caps it placed are released.
-pub const FINALIZER: &str = "gridshift.io/keda-cap";
-/// `reportingController` of our events.
-pub const CONTROLLER_NAME: &str = "gridshift-agent";
 
 #[derive(Debug, Clone)]
 pub struct KedaConfig {
     /// Real-time resync of every CR: re-reads `localConfigMap` sources, which are not watched.
     pub resync: Duration,
-    /// Real-time delay before a failed reconcile is retried.
+    /// Real-time delay before a failed reconcile is first retried (doubling to a minute).
     pub error_requeue: Duration,
     /// `reportingInstance` of our events (the pod name).
-    pub instance: Option<String>,
+    pub instance: String,
     /// Where the caps in effect are reported to the hub.
     pub report: Option<StatusReporter>,
 }
@@ -51,7 +48,7 @@ impl Default for KedaConfig {
         Self {
             resync: Duration::from_secs(300),
             error_requeue: Duration::from_secs(5),
-            instance: None,
+            instance: AGENT_MANAGER.into(),
             report: None,
         }
     }
@@ -71,20 +68,49 @@ struct Ctx {
     store: Store<CarbonAwareKedaScaler>,
     clock: SharedClock,
     forecast: ForecastHandle,
-    recorder: Recorder,
+    events: EventWriter,
     metrics: KedaMetrics,
-    wakeups: Arc<Wakeups>,
+    /// Each CR's next review (`namespace/name`); any falling due reconciles every CR.
+    wakeups: Arc<ClockTimers<String>>,
+    retries: Retries<String>,
     config: KedaConfig,
 }
 
-/// Runs the controller until `shutdown` turns true.
+/// The capper as a component of the agent.
+pub struct KedaComponent {
+    pub client: Client,
+    pub clock: SharedClock,
+    pub forecast: ForecastHandle,
+    pub metrics: KedaMetrics,
+    pub config: KedaConfig,
+}
+
+impl Component for KedaComponent {
+    fn name(&self) -> &'static str {
+        "KEDA capper"
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+    }
+
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ComponentError>> {
+        let this = *self;
+        Box::pin(async move {
+            run(this.client, this.clock, this.forecast, this.metrics, this.config, shutdown).await;
+            Ok(())
+        })
+    }
+}
+
+/// Runs the controller until `shutdown`.
 pub async fn run(
     client: Client,
     clock: SharedClock,
     forecast: ForecastHandle,
     metrics: KedaMetrics,
     config: KedaConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let crs: Api<CarbonAwareKedaScaler> = Api::all(client.clone());
     let mut controller = Controller::new(crs, watcher::Config::default());
@@ -95,10 +121,10 @@ pub async fn run(
         controller =
             controller.watches_with(api, ar, watcher::Config::default(), scalers_of(store.clone(), kind));
     }
-    let wakeups = Arc::new(Wakeups::default());
-    let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: config.instance.clone() };
+    let wakeups = ClockTimers::new(clock.clone());
     let ctx = Arc::new(Ctx {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: EventWriter::new(client.clone(), AGENT_MANAGER, &config.instance),
+        retries: Retries::new(config.error_requeue, Duration::from_secs(60)),
         store: store.clone(),
         client,
         clock: clock.clone(),
@@ -107,17 +133,10 @@ pub async fn run(
         wakeups: wakeups.clone(),
         config,
     });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-        let _ = stop_tx.send(());
-    });
     controller
         .reconcile_all_on(forecast_changes(forecast))
-        .reconcile_all_on(wakeups.stream(clock))
-        .graceful_shutdown_on(async move {
-            let _ = stop_rx.await;
-        })
+        .reconcile_all_on(wakeups.due_any())
+        .graceful_shutdown_on(async move { shutdown.wait().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -151,9 +170,7 @@ fn scalers_of(
 /// Yields when the hub's forecast for this cluster changes (not on every heartbeat).
 fn forecast_changes(handle: ForecastHandle) -> impl Stream<Item = ()> + Send + 'static {
     let same = |a: &ForecastView, b: &ForecastView| {
-        Arc::ptr_eq(&a.zones, &b.zones)
-            && a.staleness_bound == b.staleness_bound
-            && a.primary_zone == b.primary_zone
+        a.forecasts.same_series(&b.forecasts) && a.primary_zone == b.primary_zone
     };
     let last = handle.current();
     futures::stream::unfold((handle, last), move |(mut handle, last)| async move {
@@ -170,7 +187,7 @@ async fn reconcile(cr: Arc<CarbonAwareKedaScaler>, ctx: Arc<Ctx>) -> Result<Acti
     let namespace = cr.namespace().unwrap_or_default();
     ctx.metrics.reconciles.get_or_create(&ScalerLabels::new(&namespace, &cr.name_any())).inc();
     let api: Api<CarbonAwareKedaScaler> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, cr, |event| async {
+    finalizer(&api, KEDA_FINALIZER, cr, |event| async {
         match event {
             finalizer::Event::Apply(cr) => apply(&cr, &ctx).await,
             finalizer::Event::Cleanup(cr) => cleanup(&cr, &ctx).await,
@@ -183,12 +200,13 @@ async fn reconcile(cr: Arc<CarbonAwareKedaScaler>, ctx: Arc<Ctx>) -> Result<Acti
 fn error_policy(cr: Arc<CarbonAwareKedaScaler>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
     let (namespace, name) = (cr.namespace().unwrap_or_default(), cr.name_any());
     ctx.metrics.reconcile_errors.get_or_create(&ScalerLabels::new(&namespace, &name)).inc();
-    tracing::warn!(%namespace, %name, error = %error, retry_in = ?ctx.config.error_requeue, "reconcile failed");
-    Action::requeue(ctx.config.error_requeue)
+    let retry_in = ctx.retries.failed(&format!("{namespace}/{name}"));
+    tracing::warn!(%namespace, %name, error = %error, ?retry_in, "reconcile failed");
+    Action::requeue(retry_in)
 }
 
 fn params() -> PatchParams {
-    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }
+    PatchParams { field_manager: Some(AGENT_MANAGER.into()), ..PatchParams::default() }
 }
 
 async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, ReconcileError> {
@@ -222,7 +240,7 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
         t.capped_by_uid = Some(uid.clone());
     }
     let min = target.as_ref().and_then(|t| t.min_replica_count);
-    let decision = decide(spec, sourced.series.as_ref(), min, sourced.staleness_bound, now);
+    let decision = decide(&spec.cap_rules(), &sourced.forecasts, sourced.zone_name(), min, now);
     let next_review = decision.as_ref().ok().and_then(|d| d.next_review);
     let outcome = match (decision, target) {
         (Err(invalid), _) => Outcome::Invalid(invalid),
@@ -266,11 +284,16 @@ async fn apply(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconcil
     if let Some(report) = &ctx.config.report {
         report.set_capping(&key, matches!(outcome, Outcome::Applied { .. }));
     }
+    ctx.retries.forget(&key);
     ctx.wakeups.set(key, next_review);
     Ok(Action::requeue(ctx.config.resync))
 }
 
-fn record_metrics(ctx: &Ctx, cr: &CarbonAwareKedaScaler, status: &super::crd::CarbonAwareKedaScalerStatus) {
+fn record_metrics(
+    ctx: &Ctx,
+    cr: &CarbonAwareKedaScaler,
+    status: &gridshift_api::keda::CarbonAwareKedaScalerStatus,
+) {
     let labels = ScalerLabels::new(&cr.namespace().unwrap_or_default(), &cr.name_any());
     let m = &ctx.metrics;
     m.default_max_replicas.get_or_create(&labels).set(i64::from(cr.spec.eco_mode_off.max_replicas));
@@ -296,6 +319,7 @@ async fn cleanup(cr: &CarbonAwareKedaScaler, ctx: &Ctx) -> Result<Action, Reconc
     if let Some(report) = &ctx.config.report {
         report.set_capping(&key, false);
     }
+    ctx.retries.forget(&key);
     ctx.wakeups.set(key, None);
     Ok(Action::await_change())
 }
@@ -340,19 +364,14 @@ async fn release(
 
 /// Best effort: an event that cannot be published is logged, never fails the reconcile.
 async fn publish(ctx: &Ctx, cr: &CarbonAwareKedaScaler, note: Note) {
-    let mut message = note.message;
-    if message.len() > 1000 {
-        let cut = (0..=1000).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
-        message.truncate(cut);
-    }
     let event = Event {
         type_: if note.warning { EventType::Warning } else { EventType::Normal },
         reason: note.reason.into(),
-        note: Some(message),
+        note: note.message,
         action: "Reconcile".into(),
-        secondary: None,
+        related: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&event, &cr.object_ref(&())).await {
         tracing::warn!(error = %e, reason = note.reason, "cannot publish event");
     }
 }

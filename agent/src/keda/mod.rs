@@ -1,22 +1,20 @@
 //! KEDA replica caps driven by carbon intensity (CarbonAwareKedaScaler, DESIGN §2).
 //!
-//! `crd` is the schema (kept field-compatible with Azure's carbon-aware-keda-operator so
-//! existing CRs migrate by changing `apiVersion`); `decide` is the pure cap decision the
-//! controller applies; `target` and `status` are the pure halves of what the controller
-//! reads and writes; `source` finds a CR's forecast; `controller` is the I/O.
+//! The CRD is `gridshift_api::keda` (field-compatible with Azure's
+//! carbon-aware-keda-operator, so existing CRs migrate by changing `apiVersion`), the cap
+//! decision `gridshift_core::caps::decide`, the status it renders
+//! `gridshift_api::keda::status`. This module is the KEDA side of them.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`target`] | pure: what the capper reads from a ScaledObject/ScaledJob and the merge patches it sends |
+//! | [`source`] | where a CR's forecast comes from: the hub stream, `localConfigMap` or `mockCarbonForecast` |
+//! | [`controller`] | I/O: the kube-runtime controller |
+//! | [`metrics`] | `gridshift_carbon_aware_keda_scaler_*` |
 pub mod controller;
-pub mod crd;
-pub mod decide;
 pub mod metrics;
 pub mod source;
-pub mod status;
 pub mod target;
-mod wakeups;
 
-pub use controller::{FINALIZER, KedaConfig, run};
+pub use controller::{KedaComponent, KedaConfig, run};
 pub use metrics::KedaMetrics;
-
-#[cfg(test)]
-mod crd_file_test;
-#[cfg(test)]
-mod decide_tests;

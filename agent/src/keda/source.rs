@@ -2,25 +2,34 @@
 //! data, as in the original), `localConfigMap` (any ConfigMap in the exporter format, so
 //! the agent also works with no hub), or, when neither is set, the hub stream's forecast
 //! for the cluster's primary zone (Gridshift's default).
-use super::crd::CarbonIntensityForecastDataSource;
 use crate::configmap::format::decode;
 use crate::forecast::ForecastView;
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_api::keda::CarbonIntensityForecastDataSource;
+use gridshift_core::splitmix::mix;
+use gridshift_core::{ForecastPoint, Forecasts, Series, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::Api;
 use std::sync::Arc;
 
-/// A forecast and how far it may be trusted.
+/// A CR's forecast: the zone the cap is decided on, in forecasts under the hub's bound.
 #[derive(Debug, Clone)]
 pub struct Sourced {
-    pub series: Option<Series>,
-    pub staleness_bound: SignedDuration,
+    pub forecasts: Forecasts,
+    /// The zone whose series decides (none: no data, fail open).
+    pub zone: Option<Zone>,
     /// Where the data came from, for status.
     pub source: String,
     /// Why there is no data, if there is none.
     pub problem: Option<String>,
+}
+
+impl Sourced {
+    /// The zone decided on, by name (empty when there is none: no data).
+    pub fn zone_name(&self) -> &str {
+        self.zone.as_deref().unwrap_or("")
+    }
 }
 
 /// Reads the forecast `source` names. `view` is the hub stream's; its staleness bound
@@ -31,10 +40,10 @@ pub async fn fetch(
     client: &Client,
     now: Timestamp,
 ) -> Sourced {
-    let bound = view.staleness_bound;
+    let bound = view.staleness_bound();
     let sourced = |series: Option<Series>, source: String, problem: Option<String>| Sourced {
-        series,
-        staleness_bound: bound,
+        zone: series.as_ref().map(|s| s.zone.clone()),
+        forecasts: Forecasts::from_series(series, bound),
         source,
         problem,
     };
@@ -56,7 +65,13 @@ pub async fn fetch(
     }
     let what = "hub stream".to_owned();
     match (&view.primary_zone, view.primary()) {
-        (Some(zone), Some(series)) => sourced(Some(series.clone()), format!("{what}, zone {zone}"), None),
+        // The hub's own forecasts: shared, not copied.
+        (Some(zone), Some(_)) => Sourced {
+            forecasts: view.forecasts.clone(),
+            zone: Some(zone.clone()),
+            source: format!("{what}, zone {zone}"),
+            problem: None,
+        },
         (Some(zone), None) => {
             let problem = format!("the hub has sent no forecast for zone {zone} yet");
             sourced(None, format!("{what}, zone {zone}"), Some(problem))
@@ -77,7 +92,7 @@ pub fn mock_series(now: Timestamp) -> Series {
     let points = (slot - 3..=slot + 7 * 24 * 12)
         .filter_map(|i| {
             let start = Timestamp::from_second(i * STEP_SECS).ok()?;
-            let unit = (splitmix(i.cast_unsigned()) >> 11) as f64 / (1u64 << 53) as f64;
+            let unit = (mix(i.cast_unsigned()) >> 11) as f64 / (1u64 << 53) as f64;
             Some(ForecastPoint {
                 start,
                 duration: SignedDuration::from_secs(STEP_SECS),
@@ -87,14 +102,7 @@ pub fn mock_series(now: Timestamp) -> Series {
             })
         })
         .collect();
-    Series::new("mock", now, Signal::Average, points)
-}
-
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    Series::new(Zone::known("mock"), now, Signal::Average, points)
 }
 
 #[cfg(test)]

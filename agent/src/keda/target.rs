@@ -8,13 +8,11 @@
 //! - annotation `gridshift.io/capped-by`: `<namespace>/<name>` of the capping CR, for people;
 //! - label `gridshift.io/keda-capper-uid`: the CR's uid, so the controller can list what a
 //!   CR capped (after a retarget or on deletion) without scanning every object.
-use super::crd::KedaTarget;
+use gridshift_api::keda::KedaTarget;
+use gridshift_api::meta::{ANNOTATION_CAPPED_BY, ANNOTATION_ORIGINAL, LABEL_CAPPER_UID};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
-pub const ANNOTATION_ORIGINAL: &str = "gridshift.io/original-max-replica-count";
-pub const ANNOTATION_CAPPED_BY: &str = "gridshift.io/capped-by";
-pub const LABEL_CAPPER_UID: &str = "gridshift.io/keda-capper-uid";
 /// KEDA's pause annotations: a paused ScaledObject has no HPA and is left alone.
 pub const PAUSED: &str = "autoscaling.keda.sh/paused";
 pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";

@@ -1,6 +1,6 @@
-//! From k8s-openapi objects to the plain data of [`super::model`]. Everything that
-//! needs the API (claims, storage classes, the zone map) comes in as data or closures,
-//! so this stays pure too.
+//! From k8s-openapi objects to the plain data of `gridshift_core::scheduling::model`.
+//! Everything that needs the API (claims, storage classes, the zone map) comes in as
+//! data or closures, so this stays pure too.
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -9,13 +9,14 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::deferral::parse_annotations;
-use super::model::{
+use gridshift_core::Zone;
+use gridshift_core::scheduling::deferral::parse_annotations;
+use gridshift_core::scheduling::model::{
     ClaimState, ContainerRequests, HostPort, NodeInfo, NodeSelector, PodInfo, PodRequests, Protocol,
     Readiness, Requirement, Resources, SelectorOperator, SelectorTerm, Taint, TaintEffect, Toleration,
     TolerationOperator, VolumeClaim,
 };
-use super::quantity::{parse_milli, parse_value};
+use gridshift_core::scheduling::quantity::{parse_milli, parse_value};
 
 /// The label users of the earlier carbon-aware scheduler put on nodes: it names the
 /// grid zone directly (DESIGN §2).
@@ -29,7 +30,7 @@ pub struct ZoneConfig {
     /// Then these, in order, each value mapped through the zone map.
     pub topology_labels: Vec<String>,
     /// For nodes none of the above resolves.
-    pub default_zone: Option<String>,
+    pub default_zone: Option<Zone>,
 }
 
 impl Default for ZoneConfig {
@@ -47,14 +48,15 @@ impl Default for ZoneConfig {
 
 impl ZoneConfig {
     /// `zone_map` turns a cloud region/zone label value into a grid zone
-    /// (`gridshift_proto::zones` in production).
+    /// (`gridshift_core::zone_map` in production). A `carbon-zone` label that is not a
+    /// zone name is passed over.
     pub fn resolve(
         &self,
         labels: &BTreeMap<String, String>,
-        zone_map: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<String> {
-        if let Some(z) = labels.get(&self.carbon_zone_label).filter(|z| !z.is_empty()) {
-            return Some(z.clone());
+        zone_map: &dyn Fn(&str) -> Option<Zone>,
+    ) -> Option<Zone> {
+        if let Some(z) = labels.get(&self.carbon_zone_label).and_then(|z| Zone::new(z).ok()) {
+            return Some(z);
         }
         self.topology_labels
             .iter()
@@ -89,7 +91,7 @@ pub fn resources(list: &BTreeMap<String, Quantity>) -> Resources {
     r
 }
 
-pub fn node_info(node: &Node, zones: &ZoneConfig, zone_map: &dyn Fn(&str) -> Option<String>) -> NodeInfo {
+pub fn node_info(node: &Node, zones: &ZoneConfig, zone_map: &dyn Fn(&str) -> Option<Zone>) -> NodeInfo {
     let labels = node.metadata.labels.clone().unwrap_or_default();
     let spec = node.spec.as_ref();
     let status = node.status.as_ref();
@@ -306,5 +308,4 @@ pub fn is_ours(pod: &Pod, scheduler_name: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "adapter_tests.rs"]
 mod tests;

@@ -1,12 +1,15 @@
 //! The reconnecting stream client.
-use super::backoff::Backoff;
 use super::state::ForecastState;
 use crate::forecast::{ForecastHandle, ForecastView};
-use crate::metrics::StreamMetrics;
+use crate::metrics::{ForecastAgeCollector, StreamMetrics};
+use gridshift_core::backoff::Backoff;
+use gridshift_core::{DEFAULT_STALENESS_BOUND, Series, SharedClock, Zone};
+use gridshift_ops::runtime::{Component, ComponentError, Shutdown};
 use gridshift_proto::v1::forecast_service_client::ForecastServiceClient;
 use gridshift_proto::v1::{self, agent_message, hub_message};
-use gridshift_proto::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Series, SharedClock};
+use gridshift_proto::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use jiff::SignedDuration;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -45,7 +48,7 @@ impl ClientConfig {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
-            default_staleness_bound: SignedDuration::from_hours(6),
+            default_staleness_bound: DEFAULT_STALENESS_BOUND,
         }
     }
 }
@@ -76,7 +79,7 @@ impl std::fmt::Display for SessionEnd {
 pub struct StreamClient {
     config: ClientConfig,
     clock: SharedClock,
-    node_zones: watch::Receiver<Vec<String>>,
+    node_zones: watch::Receiver<Vec<Zone>>,
     status: watch::Receiver<v1::AgentStatus>,
     view_tx: watch::Sender<Arc<ForecastView>>,
     state: ForecastState,
@@ -89,15 +92,15 @@ impl StreamClient {
     pub fn new(
         config: ClientConfig,
         clock: SharedClock,
-        node_zones: watch::Receiver<Vec<String>>,
+        node_zones: watch::Receiver<Vec<Zone>>,
         status: watch::Receiver<v1::AgentStatus>,
         seed: Vec<Series>,
         metrics: StreamMetrics,
     ) -> (Self, ForecastHandle) {
         let primary = node_zones.borrow().first().cloned();
         let mut view = ForecastView::empty(primary, config.default_staleness_bound);
-        let state = ForecastState::seeded(seed);
-        view.zones = Arc::new(state.zones().clone());
+        let state = ForecastState::seeded(seed, config.default_staleness_bound);
+        view.forecasts = state.zones().clone();
         let (view_tx, view_rx) = watch::channel(Arc::new(view));
         let client = Self { config, clock, node_zones, status, view_tx, state, metrics };
         (client, ForecastHandle::new(view_rx))
@@ -108,8 +111,8 @@ impl StreamClient {
         self.view_tx.subscribe()
     }
 
-    /// Runs until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: Shutdown) {
         let mut backoff = Backoff::new(self.config.backoff_initial, self.config.backoff_max);
         let mut first = true;
         loop {
@@ -117,7 +120,7 @@ impl StreamClient {
                 self.metrics.reconnects.inc();
             }
             first = false;
-            let (end, welcomed) = self.session(&mut shutdown).await;
+            let (end, welcomed) = self.session(&shutdown).await;
             self.set_disconnected();
             if welcomed {
                 backoff.reset();
@@ -136,13 +139,13 @@ impl StreamClient {
             };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
+                _ = shutdown.wait() => return,
             }
         }
     }
 
     /// One connection. Returns why it ended and whether a Welcome was received.
-    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>) -> (SessionEnd, bool) {
+    async fn session(&mut self, shutdown: &Shutdown) -> (SessionEnd, bool) {
         let channel = match self.endpoint() {
             Ok(endpoint) => match endpoint.connect().await {
                 Ok(channel) => channel,
@@ -154,7 +157,7 @@ impl StreamClient {
             .max_decoding_message_size(self.config.max_message_bytes)
             .max_encoding_message_size(self.config.max_message_bytes);
 
-        let node_zones = self.node_zones.borrow_and_update().clone();
+        let node_zones = self.node_zones.borrow_and_update().iter().map(Zone::to_string).collect();
         let hello = v1::Hello {
             cluster_name: self.config.cluster.clone(),
             protocol_version: PROTOCOL_VERSION,
@@ -190,13 +193,14 @@ impl StreamClient {
         let heartbeat_every = Duration::from_millis(welcome.heartbeat_interval_ms.max(100) as u64);
         let silence_limit = heartbeat_every * 4;
         let staleness = SignedDuration::from_secs(welcome.staleness_bound_seconds as i64);
+        if !staleness.is_zero() {
+            self.state.set_staleness_bound(staleness);
+        }
         self.view_tx.send_modify(|v| {
             let v = Arc::make_mut(v);
             v.hub_connected = true;
             v.last_hub_contact = Some(self.clock.now());
-            if !staleness.is_zero() {
-                v.staleness_bound = staleness;
-            }
+            v.forecasts = self.state.zones().clone();
         });
 
         // A hub we (re)connect to learns the current status at once, not at its next change.
@@ -207,7 +211,7 @@ impl StreamClient {
         let (mut zones_open, mut status_open) = (true, true);
         let end = loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => break SessionEnd::Shutdown,
+                _ = shutdown.wait() => break SessionEnd::Shutdown,
                 changed = self.node_zones.changed(), if zones_open => {
                     if changed.is_ok() {
                         break SessionEnd::ZonesChanged;
@@ -306,7 +310,7 @@ impl StreamClient {
             v.epoch = self.state.epoch();
             v.revision = self.state.revision();
             if changed {
-                v.zones = Arc::new(self.state.zones().clone());
+                v.forecasts = self.state.zones().clone();
                 v.updated_at = Some(now);
             }
         });
@@ -319,6 +323,30 @@ impl StreamClient {
             Arc::make_mut(v).hub_connected = false;
             was
         });
+    }
+}
+
+impl Component for StreamClient {
+    fn name(&self) -> &'static str {
+        "forecast stream client"
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+        registry.register_collector(Box::new(ForecastAgeCollector::new(
+            self.view_receiver(),
+            self.clock.clone(),
+        )));
+    }
+
+    fn run(
+        self: Box<Self>,
+        shutdown: Shutdown,
+    ) -> futures::future::BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            (*self).run(shutdown).await;
+            Ok(())
+        })
     }
 }
 

@@ -2,10 +2,8 @@
 //! then deltas, acknowledge, and reconnect with backoff, resuming when the hub
 //! still has the agent's epoch.
 
-mod backoff;
 mod client;
 mod state;
 
-pub use backoff::Backoff;
 pub use client::{ClientConfig, StreamClient};
 pub use state::{ApplyError, ForecastState};

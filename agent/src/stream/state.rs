@@ -1,7 +1,8 @@
 //! The agent's copy of the hub's forecast state, and how updates apply to it.
 //! Pure: no I/O, no clock.
-use gridshift_proto::{Series, WireError, v1};
-use std::collections::BTreeMap;
+use gridshift_core::{Forecasts, Series, Zone};
+use gridshift_proto::{WireError, v1};
+use jiff::SignedDuration;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ApplyError {
@@ -20,26 +21,31 @@ impl From<WireError> for ApplyError {
 }
 
 /// A snapshot being received in chunks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Staging {
     epoch: u64,
     revision: u64,
-    zones: BTreeMap<String, Series>,
+    zones: Forecasts,
 }
 
 #[derive(Debug, Default)]
 pub struct ForecastState {
     epoch: u64,
     revision: u64,
-    zones: BTreeMap<String, Series>,
+    zones: Forecasts,
     staging: Option<Staging>,
 }
 
 impl ForecastState {
     /// State remembered from elsewhere (e.g. the ConfigMap after a restart):
     /// served until the hub says otherwise, but never resumed from (epoch 0).
-    pub fn seeded(zones: impl IntoIterator<Item = Series>) -> Self {
-        Self { zones: zones.into_iter().map(|s| (s.zone.clone(), s)).collect(), ..Self::default() }
+    pub fn seeded(zones: impl IntoIterator<Item = Series>, staleness_bound: SignedDuration) -> Self {
+        Self { zones: Forecasts::from_series(zones, staleness_bound), ..Self::default() }
+    }
+
+    /// The bound the hub announced: every zone is judged by it.
+    pub fn set_staleness_bound(&mut self, bound: SignedDuration) {
+        self.zones = std::mem::take(&mut self.zones).with_staleness_bound(bound);
     }
 
     pub fn epoch(&self) -> u64 {
@@ -50,7 +56,7 @@ impl ForecastState {
         self.revision
     }
 
-    pub fn zones(&self) -> &BTreeMap<String, Series> {
+    pub fn zones(&self) -> &Forecasts {
         &self.zones
     }
 
@@ -59,7 +65,7 @@ impl ForecastState {
         (self.epoch != 0).then(|| v1::ResumeToken {
             epoch: self.epoch,
             revision: self.revision,
-            held_zones: self.zones.keys().cloned().collect(),
+            held_zones: self.zones.zones().map(Zone::to_string).collect(),
         })
     }
 
@@ -68,11 +74,16 @@ impl ForecastState {
     /// keeps being served. Returns whether the served state changed.
     pub fn apply_snapshot(&mut self, snap: &v1::Snapshot) -> Result<bool, ApplyError> {
         let zones = convert(&snap.zones)?;
+        let bound = self.zones.staleness_bound();
         let staging = match &mut self.staging {
             Some(s) if s.epoch == snap.epoch && s.revision == snap.revision => s,
-            slot => slot.insert(Staging { epoch: snap.epoch, revision: snap.revision, ..Staging::default() }),
+            slot => slot.insert(Staging {
+                epoch: snap.epoch,
+                revision: snap.revision,
+                zones: Forecasts::new(bound),
+            }),
         };
-        staging.zones.extend(zones.into_iter().map(|s| (s.zone.clone(), s)));
+        staging.zones.extend(zones);
         if !snap.complete {
             return Ok(false);
         }
@@ -96,11 +107,11 @@ impl ForecastState {
         let upserts = convert(&delta.upserts)?;
         let mut changed = false;
         for zone in &delta.removed_zones {
-            changed |= self.zones.remove(zone).is_some();
+            changed |= self.zones.remove(zone);
         }
         for series in upserts {
             if self.zones.get(&series.zone) != Some(&series) {
-                self.zones.insert(series.zone.clone(), series);
+                self.zones.insert(series);
                 changed = true;
             }
         }
@@ -137,7 +148,7 @@ mod tests {
     }
 
     fn names(state: &ForecastState) -> Vec<&str> {
-        state.zones().keys().map(String::as_str).collect()
+        state.zones().zones().map(Zone::as_str).collect()
     }
 
     #[test]
@@ -200,7 +211,7 @@ mod tests {
     #[test]
     fn seeded_state_is_served_but_never_resumed_from() {
         let seed = Series::try_from(&zone("GB", 100.0)).unwrap();
-        let state = ForecastState::seeded([seed]);
+        let state = ForecastState::seeded([seed], gridshift_core::DEFAULT_STALENESS_BOUND);
         assert_eq!(names(&state), ["GB"]);
         assert!(state.resume_token().is_none());
     }

@@ -2,9 +2,6 @@
 //! from the repository's real 2022 traces, and waits that end on events.
 #![allow(dead_code)]
 
-#[path = "../common/status.rs"]
-mod status;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +10,12 @@ use gridshift_agent::scheduler::controller::{
     self, ControllerConfig, ControllerError, Deps, SchedulerMetrics,
 };
 use gridshift_agent::status::StatusReporter;
+use gridshift_core::testing::{forecast_from_trace, trace};
+use gridshift_core::{Series, SharedClock, Zone};
+use gridshift_ops::runtime::Shutdown;
 use gridshift_proto::v1::AgentStatus;
-use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
-use gridshift_sim::{SimConfig, SimServer};
-use jiff::{SignedDuration, Timestamp};
+use gridshift_sim::SimServer;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
@@ -33,10 +32,7 @@ pub fn ts(s: &str) -> Timestamp {
 }
 
 pub async fn sim() -> SimServer {
-    let sim = SimServer::start(SimConfig::default()).await.expect("start sim");
-    sim.upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gridshift-system"}}))
-        .unwrap();
-    sim
+    gridshift_sim::testing::cluster(&["gridshift-system"]).await
 }
 
 /// A ready node in a grid zone (the `carbon-zone` label names it directly).
@@ -66,54 +62,18 @@ pub fn with_annotations(mut p: Pod, pairs: &[(&str, &str)]) -> Pod {
     p
 }
 
-/// A zone's real 2022 hourly trace from `e2e/data/carbon-intensity-open`.
-pub fn trace(zone: &str) -> Vec<(Timestamp, f64)> {
-    let path = format!("{}/../e2e/data/carbon-intensity-open/{zone}.csv", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (ts(f[0]), f[2].parse().unwrap())
-        })
-        .collect()
-}
-
-/// A perfect forecast issued at `now`: the trace from the hour containing `now`.
+/// A perfect forecast issued at `now`: the zone's 2022 trace from the hour containing `now`.
 pub fn forecast(zone: &str, now: Timestamp, horizon_h: i64) -> Series {
-    let trace = trace(zone);
-    let from = trace.partition_point(|(t, _)| *t <= now).saturating_sub(1);
-    let until = now + SignedDuration::from_hours(horizon_h);
-    let points = trace[from..]
-        .iter()
-        .take_while(|(t, _)| *t < until)
-        .map(|(t, v)| ForecastPoint {
-            start: *t,
-            duration: SignedDuration::from_hours(1),
-            value: *v,
-            provider: Arc::from("trace"),
-            is_estimated: true,
-        })
-        .collect();
-    Series::new(zone, now, Signal::Average, points)
+    forecast_from_trace(zone, &trace(zone), now, horizon_h)
 }
 
 /// The trace's value for the hour containing `t`.
 pub fn value_at(zone: &str, t: Timestamp) -> f64 {
-    let trace = trace(zone);
-    let i = trace.partition_point(|(s, _)| *s <= t) - 1;
-    trace[i].1
+    let hour = Timestamp::from_second(t.as_second().div_euclid(3600) * 3600).unwrap();
+    trace(zone).value_at(hour).unwrap()
 }
 
-/// What the agent's stream client publishes once the hub has sent these series.
-pub fn view(series: Vec<Series>, at: Timestamp, staleness: SignedDuration) -> ForecastView {
-    let mut v = ForecastView::empty(None, staleness);
-    v.zones = Arc::new(series.into_iter().map(|s| (s.zone.clone(), s)).collect());
-    v.hub_connected = true;
-    v.last_hub_contact = Some(at);
-    v.updated_at = Some(at);
-    v
-}
+pub use gridshift_agent::testing::view;
 
 /// One running scheduler replica.
 pub struct Replica {
@@ -121,7 +81,7 @@ pub struct Replica {
     /// What the replica reports to the hub.
     pub status: watch::Receiver<AgentStatus>,
     pub forecast: watch::Sender<Arc<ForecastView>>,
-    shutdown: watch::Sender<bool>,
+    shutdown: Shutdown,
     task: JoinHandle<Result<(), ControllerError>>,
 }
 
@@ -141,7 +101,7 @@ impl Replica {
         clock: SharedClock,
         view: ForecastView,
         cfg: ControllerConfig,
-        node_zones: Option<watch::Sender<Vec<String>>>,
+        node_zones: Option<watch::Sender<Vec<Zone>>>,
     ) -> Self {
         let (forecast, rx) = watch::channel(Arc::new(view));
         let metrics = SchedulerMetrics::default();
@@ -154,19 +114,19 @@ impl Replica {
             node_zones,
             status: Some(reporter),
         };
-        let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(controller::run(cfg, deps, stop));
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(controller::run(cfg, deps, shutdown.clone()));
         Self { metrics, status, forecast, shutdown, task }
     }
 
     /// Waits (10 s at most) until the status reported to the hub satisfies `f`.
     pub async fn status_reaches(&self, what: &str, f: impl Fn(&AgentStatus) -> bool) {
-        status::status_reaches(&self.status, what, f).await
+        gridshift_agent::testing::status_reaches(&self.status, what, f).await
     }
 
     /// Stops the replica; it releases its lease on the way out.
     pub async fn stop(self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.trigger();
         tokio::time::timeout(LIMIT, self.task).await.expect("replica stops").unwrap().unwrap();
     }
 

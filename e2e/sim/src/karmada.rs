@@ -18,7 +18,7 @@
 pub mod schedule;
 
 use futures::{FutureExt, StreamExt};
-use gridshift_proto::SharedClock;
+use gridshift_core::SharedClock;
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,

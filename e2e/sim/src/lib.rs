@@ -29,6 +29,8 @@ pub mod schema;
 pub mod selectors;
 mod server;
 mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod watch;
 
 pub use error::{ApiError, SimError};

@@ -4,7 +4,7 @@
 
 mod common;
 
-use gridshift_proto::{ManualClock, SharedClock};
+use gridshift_core::{ManualClock, SharedClock};
 use gridshift_sim::karmada::schedule::{CPP_NAME, PP_NAME, PP_NAMESPACE, PP_PERMANENT_ID};
 use gridshift_sim::{SimKarmada, SimKarmadaConfig, SimServer};
 use jiff::{SignedDuration, Timestamp};

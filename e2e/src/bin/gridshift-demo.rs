@@ -4,11 +4,11 @@
 //! at accelerated time; a live view, then a summary table.
 use anyhow::Context;
 use clap::Parser;
+use gridshift_core::zone_map::ZoneMap;
 use gridshift_e2e::observe::FleetView;
 use gridshift_e2e::summary::Summary;
 use gridshift_e2e::workload::{Kubelet, PodSource};
 use gridshift_e2e::{Fleet, FleetConfig, MemberSpec, NodeGroup, render, scenario, workload};
-use gridshift_proto::zones::ZoneMap;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;

@@ -21,7 +21,7 @@ fn main() {
     let traces = load_traces(&[dir]).expect("open traces");
     let real = Grid::from_traces(&traces, &[], None, None).expect("grid");
     let mut rows: Vec<(String, Vec<f64>)> =
-        real.zones.iter().enumerate().map(|(z, name)| (name.clone(), real.values(z).to_vec())).collect();
+        real.zones.iter().enumerate().map(|(z, name)| (name.to_string(), real.values(z).to_vec())).collect();
     for src in ["GB", "US-CAL-CISO"] {
         let z = real.zone_index(src).unwrap();
         let mut v = real.values(z).to_vec();

@@ -156,7 +156,7 @@ pub fn intensity(grid: &Grid, sc: &ScenarioResult, from: usize, n: usize) -> Str
         );
     }
     let items: Vec<(String, &str, bool)> =
-        zones.iter().map(|z| (grid.zones[*z].clone(), colour(*z), false)).collect();
+        zones.iter().map(|z| (grid.zones[*z].to_string(), colour(*z), false)).collect();
     legend(&mut out, &items);
     for (i, (s, row)) in rows.iter().enumerate() {
         let y = bands_top + BAND_H * i as f64;

@@ -18,7 +18,7 @@
 //! actually measured. Noise comes from splitmix64 keyed by (seed, zone name, issue hour),
 //! so a run is reproducible and independent of which scenarios ran or in what order.
 use crate::trace::{Grid, HOUR};
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_core::{ForecastPoint, Series, Signal};
 use std::sync::Arc;
 
 const RHO: f64 = 0.9;

@@ -4,10 +4,10 @@
 //!   (only `metadata.name` and `spec` are read; the spec types are the controllers' own);
 //! - `SchedulerSettings`: the carbon-aware scheduler's deferral planner settings;
 //! - `Workload`: what runs (job arrivals, run times, slack; replica demand over time).
-use gridshift_agent::keda::crd::CarbonAwareKedaScalerSpec;
-use gridshift_agent::scheduler::PlannerConfig;
-use gridshift_agent::scheduler::deferral::parse_duration;
-use gridshift_hub::policy::crd::CarbonAwareKarmadaPolicySpec;
+use gridshift_api::keda::CarbonAwareKedaScalerSpec;
+use gridshift_api::policy::CarbonAwareKarmadaPolicySpec;
+use gridshift_core::scheduling::PlannerConfig;
+use gridshift_core::scheduling::deferral::parse_duration;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -29,13 +29,13 @@ pub struct Inputs {
     pub keda: BTreeMap<String, CarbonAwareKedaScalerSpec>,
     /// Deferral planner settings by `metadata.name` (each member cluster's agent has its
     /// own); the unnamed one (or the agent's defaults) applies to job groups naming none.
-    pub planners: BTreeMap<String, PlannerConfig>,
-    pub planner: PlannerConfig,
+    pub planners: BTreeMap<String, Planner>,
+    pub planner: Planner,
     pub workload: Workload,
 }
 
-/// The deferral planner's settings (`gridshift_agent::scheduler::PlannerConfig`); omitted
-/// fields keep the agent's defaults.
+/// The deferral planner's settings (`gridshift_core::scheduling::PlannerConfig`) and the
+/// staleness bound its forecasts are judged by; omitted fields keep the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SchedulerSettings {
@@ -298,7 +298,7 @@ impl Inputs {
     }
 
     /// The planner settings a job group runs under.
-    pub fn planner_for(&self, j: &JobGroup) -> Result<&PlannerConfig, InputError> {
+    pub fn planner_for(&self, j: &JobGroup) -> Result<&Planner, InputError> {
         match &j.scheduler {
             None => Ok(&self.planner),
             Some(name) => self.planners.get(name).ok_or_else(|| {
@@ -314,12 +314,19 @@ impl Inputs {
     }
 }
 
+/// A member cluster's deferral planner: its settings and, when given, its own staleness
+/// bound (else the run's, `--staleness-bound`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Planner {
+    pub config: PlannerConfig,
+    pub staleness_bound: Option<SignedDuration>,
+}
+
 impl SchedulerSettings {
-    pub fn planner_config(&self) -> Result<PlannerConfig, InputError> {
+    pub fn planner_config(&self) -> Result<Planner, InputError> {
         let mut c = PlannerConfig::default();
-        if let Some(s) = &self.staleness_bound {
-            c.staleness_bound = duration("stalenessBound", s)?;
-        }
+        let staleness_bound =
+            self.staleness_bound.as_deref().map(|s| duration("stalenessBound", s)).transpose()?;
         if let Some(m) = self.min_improvement {
             if !(0.0..1.0).contains(&m) {
                 return Err(InputError::Invalid(format!("minImprovement {m} is not a fraction in [0, 1)")));
@@ -329,6 +336,6 @@ impl SchedulerSettings {
         if let Some(s) = &self.max_delay_cap {
             c.max_delay_cap = duration("maxDelayCap", s)?;
         }
-        Ok(c)
+        Ok(Planner { config: c, staleness_bound })
     }
 }

@@ -4,7 +4,7 @@ use crate::forecast::SplitMix;
 use crate::inputs::{InputError, JobGroup, duration};
 use crate::result::{Strategy, StrategyResult};
 use crate::trace::Grid;
-use gridshift_agent::scheduler::DeferralSpec;
+use gridshift_core::scheduling::DeferralSpec;
 use jiff::{SignedDuration, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

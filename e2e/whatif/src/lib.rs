@@ -44,7 +44,7 @@ impl Default for RunOptions {
             forecast_maes: vec![0.0],
             seed: 1,
             horizon_hours: 48,
-            staleness_bound: SignedDuration::from_hours(2),
+            staleness_bound: gridshift_core::DEFAULT_STALENESS_BOUND,
         }
     }
 }
@@ -111,7 +111,7 @@ pub fn summarize(grid: &Grid) -> TraceSummary {
         .map(|(z, zone)| {
             let v = grid.values(z);
             ZoneSummary {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 mean: v.iter().sum::<f64>() / v.len().max(1) as f64,
                 min: v.iter().copied().fold(f64::INFINITY, f64::min),
                 max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -159,7 +159,9 @@ pub fn simulate(grid: &Grid, inputs: &Inputs, opts: &RunOptions) -> Result<Repor
                 }),
                 None => None,
             };
-            let r = temporal::run(&g.name, &f, set, inputs.planner_for(g)?, caps)
+            let planner = inputs.planner_for(g)?;
+            let bound = planner.staleness_bound.unwrap_or(opts.staleness_bound);
+            let r = temporal::run(&g.name, &f, set, &planner.config, bound, caps)
                 .map_err(|e| InputError::Invalid(format!("jobs {}: CarbonAwareKedaScaler: {e}", g.name)))?;
             scenarios.push(r);
         }

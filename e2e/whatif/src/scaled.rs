@@ -11,8 +11,9 @@
 use crate::forecast::Forecaster;
 use crate::inputs::{InputError, Scaled, duration};
 use crate::result::{Decisions, Kind, ScenarioResult, Strategy, StrategyResult};
-use gridshift_agent::keda::crd::CarbonAwareKedaScalerSpec;
-use gridshift_agent::keda::decide::decide;
+use gridshift_api::keda::CarbonAwareKedaScalerSpec;
+use gridshift_core::Forecasts;
+use gridshift_core::caps::decide;
 use jiff::SignedDuration;
 use std::collections::VecDeque;
 
@@ -38,6 +39,7 @@ pub fn run(
     let mut capped_started = vec![0.0; grid.hours];
     let (mut late, mut delayed, mut unfinished) = (0.0, 0.0, 0.0);
     let mut queue: VecDeque<(usize, f64)> = VecDeque::new();
+    let rules = scaler.cap_rules();
     for h in 0..grid.hours {
         if demand[h] > 0.0 {
             queue.push_back((h, demand[h]));
@@ -45,11 +47,10 @@ pub fn run(
         if queue.is_empty() {
             continue;
         }
-        let series = f.series(z, h);
-        let d = decide(scaler, Some(&series), Some(s.min_replica_count), staleness_bound, grid.at(h))
-            .map_err(|e| {
-                InputError::Invalid(format!("scaled {}: CarbonAwareKedaScaler {}: {e}", s.name, s.scaler))
-            })?;
+        let forecasts = Forecasts::from_series([f.series(z, h)], staleness_bound);
+        let d = decide(&rules, &forecasts, &grid.zones[z], Some(s.min_replica_count), grid.at(h)).map_err(
+            |e| InputError::Invalid(format!("scaled {}: CarbonAwareKedaScaler {}: {e}", s.name, s.scaler)),
+        )?;
         let mut capacity = f64::from(d.max_replicas.max(0));
         while capacity > 0.0 {
             let Some((arrived, amount)) = queue.front_mut() else { break };

@@ -15,12 +15,12 @@
 use crate::forecast::Forecaster;
 use crate::inputs::{InputError, Placement, duration};
 use crate::result::{Decisions, Kind, ScenarioResult, Strategy, StrategyResult};
-use gridshift_hub::policy::crd::{
+use gridshift_api::policy::{
     CarbonAwareKarmadaPolicySpec as Spec, CarbonAwareKarmadaPolicyStatus as Status, RankingSignal,
 };
-use gridshift_hub::policy::evaluate::{Observation, Target, evaluate};
-use gridshift_hub::policy::switching::Decision;
-use gridshift_proto::Series;
+use gridshift_api::policy::{Observation, evaluate};
+use gridshift_core::Forecasts;
+use gridshift_core::placement::{Decision, Target};
 use jiff::SignedDuration;
 use std::collections::BTreeSet;
 
@@ -154,7 +154,7 @@ pub fn run(
     Ok(ScenarioResult {
         name: name.to_string(),
         kind: Kind::Spatial,
-        zones: zones.iter().map(|z| grid.zones[*z].clone()).collect(),
+        zones: zones.iter().map(|z| grid.zones[*z].to_string()).collect(),
         workload: format!(
             "{} of {} clusters, {} kW per replica",
             spec.desired_clusters,
@@ -194,9 +194,8 @@ fn simulate(
     let mut sim =
         Sim { hourly_g: vec![0.0; grid.hours], switches: 0, serving: Vec::with_capacity(grid.hours) };
     for h in 0..grid.hours {
-        let series: Vec<(&str, Series)> =
-            zones.iter().map(|&z| (grid.zones[z].as_str(), f.series_with_lookback(z, h, 0))).collect();
-        let lookup = |zone: &str| series.iter().find(|(n, _)| *n == zone).map(|(_, s)| s);
+        let forecasts =
+            Forecasts::from_series(zones.iter().map(|&z| f.series_with_lookback(z, h, 0)), staleness_bound);
         let (mut now, hour_end) = (grid.at(h), grid.at(h + 1));
         let mut recorded = false;
         for _ in 0..1000 {
@@ -205,14 +204,9 @@ fn simulate(
                 (Some(p), Some(at)) if at <= now => p.incoming.iter().cloned().collect(),
                 _ => BTreeSet::new(),
             };
-            let obs = Observation {
-                generation: Some(1),
-                target: Target::Found(&current),
-                ready: &ready,
-                now,
-                staleness_bound,
-            };
-            let e = evaluate(spec, &status, lookup, obs);
+            let obs =
+                Observation { generation: Some(1), target: Target::Found(&current), ready: &ready, now };
+            let e = evaluate(spec, &status, &forecasts, obs);
             if let Some(plan) = e.plan {
                 if plan.decision == Decision::CompleteSwitch {
                     sim.switches += 1;

@@ -4,8 +4,8 @@
 //! hours per bucket is then measured with the capper's own bucket rule
 //! (`keda::decide::bucket_for`), so what is printed is what the capper will do.
 use crate::trace::Grid;
-use gridshift_agent::keda::crd::CarbonIntensityConfig;
-use gridshift_agent::keda::decide::bucket_for;
+use gridshift_api::keda::CarbonIntensityConfig;
+use gridshift_core::caps::bucket_for;
 use serde::Serialize;
 use std::fmt::Write;
 

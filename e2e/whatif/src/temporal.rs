@@ -12,9 +12,10 @@
 use crate::forecast::Forecaster;
 use crate::jobs::Jobs;
 use crate::result::{Decisions, Kind, ScenarioResult, Strategy};
-use gridshift_agent::keda::crd::CarbonAwareKedaScalerSpec;
-use gridshift_agent::keda::decide::{InvalidSpec, decide};
-use gridshift_agent::scheduler::deferral::{Plan, PlannerConfig, plan};
+use gridshift_api::keda::CarbonAwareKedaScalerSpec;
+use gridshift_core::Forecasts;
+use gridshift_core::caps::{InvalidSpec, decide};
+use gridshift_core::scheduling::deferral::{Plan, PlannerConfig, plan};
 use jiff::{SignedDuration, Timestamp};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -32,6 +33,7 @@ pub fn run(
     f: &Forecaster<'_>,
     jobs: &Jobs,
     planner: &PlannerConfig,
+    staleness_bound: SignedDuration,
     caps: Option<Caps<'_>>,
 ) -> Result<ScenarioResult, InvalidSpec> {
     let grid = f.grid();
@@ -52,9 +54,9 @@ pub fn run(
         format!(
             "deferral planner (minImprovement {}%, stalenessBound {:#})",
             planner.min_improvement * 100.0,
-            planner.staleness_bound
+            staleness_bound
         ),
-        gridshift_starts(f, jobs, planner),
+        gridshift_starts(f, jobs, planner, staleness_bound),
     );
     if let Some(c) = caps {
         let starts = peer_starts(f, jobs, &c)?;
@@ -64,7 +66,7 @@ pub fn run(
     Ok(ScenarioResult {
         name: name.to_string(),
         kind: Kind::Temporal,
-        zones: vec![grid.zones[jobs.zone].clone()],
+        zones: vec![grid.zones[jobs.zone].to_string()],
         workload: jobs.describe(),
         strategies,
         decisions: Decisions { zones: vec![jobs.zone], placements: Vec::new(), starts: starts_by },
@@ -73,7 +75,12 @@ pub fn run(
 }
 
 /// Start times chosen by the deferral planner with the forecasts known at each decision.
-pub fn gridshift_starts(f: &Forecaster<'_>, jobs: &Jobs, cfg: &PlannerConfig) -> Vec<Option<Timestamp>> {
+pub fn gridshift_starts(
+    f: &Forecaster<'_>,
+    jobs: &Jobs,
+    cfg: &PlannerConfig,
+    staleness_bound: SignedDuration,
+) -> Vec<Option<Timestamp>> {
     let grid = f.grid();
     let list = &jobs.list;
     let mut starts = vec![None; list.len()];
@@ -88,7 +95,8 @@ pub fn gridshift_starts(f: &Forecaster<'_>, jobs: &Jobs, cfg: &PlannerConfig) ->
             continue;
         }
         // A new forecast arrives at the top of the hour: every waiting job is re-planned.
-        let series = f.series_with_lookback(jobs.zone, h, 0);
+        let forecasts = Forecasts::from_series([f.series_with_lookback(jobs.zone, h, 0)], staleness_bound);
+        let zones = [grid.zones[jobs.zone].as_str()];
         let mut events: BinaryHeap<Reverse<(Timestamp, usize)>> =
             waiting.drain(..).map(|j| Reverse((grid.at(h), j))).collect();
         while let Some(j) = list.get(next).filter(|j| j.arrival < hour_end) {
@@ -96,7 +104,7 @@ pub fn gridshift_starts(f: &Forecaster<'_>, jobs: &Jobs, cfg: &PlannerConfig) ->
             next += 1;
         }
         while let Some(Reverse((now, j))) = events.pop() {
-            match plan(&list[j].spec, list[j].arrival, now, &[&series], cfg) {
+            match plan(&list[j].spec, list[j].arrival, now, &forecasts, &zones, cfg) {
                 Plan::RunNow { .. } => starts[j] = Some(now),
                 Plan::Wait(w) => {
                     // The planner never asks to be re-checked in the past; a second at least
@@ -134,7 +142,8 @@ pub fn peer_starts(
             }
             continue;
         }
-        let series = f.series(jobs.zone, h);
+        let forecasts = Forecasts::from_series([f.series(jobs.zone, h)], caps.staleness_bound);
+        let (zone, rules) = (grid.zones[jobs.zone].as_str(), caps.spec.cap_rules());
         let mut now = grid.at(h);
         loop {
             while running.peek().is_some_and(|Reverse(end)| *end <= now) {
@@ -144,8 +153,7 @@ pub fn peer_starts(
                 queue.push_back(next);
                 next += 1;
             }
-            let d =
-                decide(caps.spec, Some(&series), Some(caps.min_replica_count), caps.staleness_bound, now)?;
+            let d = decide(&rules, &forecasts, zone, Some(caps.min_replica_count), now)?;
             let cap = usize::try_from(d.max_replicas).unwrap_or(0);
             while running.len() < cap {
                 let Some(j) = queue.pop_front() else { break };

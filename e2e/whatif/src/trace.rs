@@ -1,11 +1,12 @@
 //! The recorded intensities as a dense hourly grid: one row per zone over a common span.
 //!
-//! Parsing is the replay provider's (`gridshift_carbon::providers::replay::parse_csv`), so
-//! the simulator reads exactly what the hub replays. The open traces have a few missing
+//! Parsing is the replay provider's (`gridshift_core::trace::parse_csv`), so the
+//! simulator reads exactly what the hub replays. The open traces have a few missing
 //! hours (SOURCES.md §4); the simulator needs a value for every hour it charges emissions
 //! to, so gaps inside the span are filled by linear interpolation between the neighbouring
 //! recorded hours, and the number of filled hours per zone is reported.
-use gridshift_carbon::providers::replay::{Trace, TraceError, parse_csv};
+use gridshift_core::Zone;
+use gridshift_core::trace::{Trace, TraceError, parse_csv};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ pub enum GridError {
 pub struct Grid {
     pub start: Timestamp,
     pub hours: usize,
-    pub zones: Vec<String>,
+    pub zones: Vec<Zone>,
     values: Vec<Vec<f64>>,
     /// `cum[z][i]` = sum of the first `i` hourly values (gCO2eq/kWh × h).
     cum: Vec<Vec<f64>>,
@@ -40,7 +41,7 @@ pub struct Grid {
 }
 
 /// Reads every CSV named (files, or every `*.csv` in a directory).
-pub fn load_traces(paths: &[PathBuf]) -> Result<BTreeMap<String, Trace>, GridError> {
+pub fn load_traces(paths: &[PathBuf]) -> Result<BTreeMap<Zone, Trace>, GridError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -72,17 +73,21 @@ impl Grid {
     /// The span every selected zone covers (clipped to `from`/`to` when given), hour-aligned.
     /// `zones` empty means every trace.
     pub fn from_traces(
-        traces: &BTreeMap<String, Trace>,
+        traces: &BTreeMap<Zone, Trace>,
         zones: &[String],
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Result<Self, GridError> {
-        let names: Vec<String> =
-            if zones.is_empty() { traces.keys().cloned().collect() } else { zones.to_vec() };
-        let picked: Vec<&Trace> = names
-            .iter()
-            .map(|z| traces.get(z).ok_or_else(|| GridError::UnknownZone(z.clone())))
-            .collect::<Result<_, _>>()?;
+        let picked: Vec<(&Zone, &Trace)> = if zones.is_empty() {
+            traces.iter().collect()
+        } else {
+            zones
+                .iter()
+                .map(|z| traces.get_key_value(z.as_str()).ok_or_else(|| GridError::UnknownZone(z.clone())))
+                .collect::<Result<_, _>>()?
+        };
+        let names: Vec<Zone> = picked.iter().map(|(z, _)| (*z).clone()).collect();
+        let picked: Vec<&Trace> = picked.into_iter().map(|(_, t)| t).collect();
         let mut start = picked.iter().map(|t| t.first()).max().ok_or(GridError::NoCommonSpan)?;
         let mut end = picked.iter().map(|t| t.end()).min().ok_or(GridError::NoCommonSpan)?;
         if let Some(f) = from {
@@ -107,13 +112,14 @@ impl Grid {
         Ok(Self::from_rows(start, names, values, filled))
     }
 
-    /// A grid from complete hourly rows (synthetic traces in tests and benches).
+    /// A grid from complete hourly rows (synthetic traces in tests and benches). Panics
+    /// on a name that is not a zone (a bug in the test).
     pub fn from_values(start: Timestamp, rows: Vec<(String, Vec<f64>)>) -> Self {
         let hours = rows.iter().map(|(_, v)| v.len()).min().unwrap_or(0);
-        let (zones, values): (Vec<String>, Vec<Vec<f64>>) = rows
+        let (zones, values): (Vec<Zone>, Vec<Vec<f64>>) = rows
             .into_iter()
             .map(|(z, mut v)| {
-                (z, {
+                (Zone::new(&z).unwrap_or_else(|e| panic!("{e}")), {
                     v.truncate(hours);
                     v
                 })
@@ -123,7 +129,7 @@ impl Grid {
         Self::from_rows(start, zones, values, filled)
     }
 
-    fn from_rows(start: Timestamp, zones: Vec<String>, values: Vec<Vec<f64>>, filled: Vec<usize>) -> Self {
+    fn from_rows(start: Timestamp, zones: Vec<Zone>, values: Vec<Vec<f64>>, filled: Vec<usize>) -> Self {
         let hours = values.first().map_or(0, Vec::len);
         let cum = values
             .iter()

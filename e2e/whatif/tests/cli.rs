@@ -112,7 +112,7 @@ fn suggest_thresholds_prints_a_usable_block() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let buckets: Vec<gridshift_agent::keda::crd::CarbonIntensityConfig> =
+    let buckets: Vec<gridshift_api::keda::CarbonIntensityConfig> =
         serde_yaml::from_value(v["maxReplicasByCarbonIntensity"].clone()).unwrap();
     let caps: Vec<i32> = buckets.iter().map(|b| b.max_replicas).collect();
     assert_eq!(caps, [6, 3, 1]);

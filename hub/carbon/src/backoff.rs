@@ -30,10 +30,10 @@ impl Default for BackoffPolicy {
 /// The delay after `failures` consecutive failures (`failures >= 1`), with
 /// "equal jitter": half the exponential step is fixed, half is random
 /// (`jitter` in `[0, 1)`), so retries of many zones spread out but never come
-/// back immediately ([`gridshift_proto::backoff::delay`] in jiff durations).
+/// back immediately ([`gridshift_core::backoff::delay`] in jiff durations).
 pub fn backoff_delay(policy: &BackoffPolicy, failures: u32, jitter: f64) -> SignedDuration {
     let std = |d: SignedDuration| Duration::try_from(d).unwrap_or(Duration::ZERO);
-    let delay = gridshift_proto::backoff::delay(std(policy.base), std(policy.max), failures, jitter);
+    let delay = gridshift_core::backoff::delay(std(policy.base), std(policy.max), failures, jitter);
     SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX)
 }
 

@@ -19,15 +19,16 @@ use crate::backoff::BackoffPolicy;
 use crate::chain::{ChainError, ProviderChain};
 use crate::error::ProviderError;
 use crate::metrics::Metrics;
-use crate::providers::replay::TraceError;
 use crate::providers::{
     ElectricityMaps, ElectricityMapsConfig, Provider, ReplayProvider, UkCarbonIntensity, UkConfig, WattTime,
     WattTimeConfig, electricity_maps, uk, watttime,
 };
 use crate::secret::{Secret, SecretFileError};
 use crate::store::{FileBackend, ForecastSink, ForecastStore, RefreshTiming, StoreConfig, StoreOptions};
-use gridshift_proto::SharedClock;
-use gridshift_proto::zones::{InvalidOverride, ZoneMap, parse_override};
+use gridshift_core::SharedClock;
+use gridshift_core::Zone;
+use gridshift_core::trace::TraceError;
+use gridshift_core::zone_map::{InvalidOverride, ZoneMap, parse_override};
 use jiff::SignedDuration;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -231,8 +232,18 @@ fn secret_from(file: &Option<PathBuf>, inline: &Option<Secret>) -> Result<Option
 }
 
 impl CarbonArgs {
-    pub fn store_config(&self) -> StoreConfig {
-        StoreConfig {
+    pub fn store_config(&self) -> Result<StoreConfig, ConfigError> {
+        let static_zones = self
+            .zones
+            .iter()
+            .map(|z| z.trim())
+            .filter(|z| !z.is_empty())
+            .map(|z| {
+                Zone::new(z)
+                    .map_err(|e| ConfigError::Invalid { flag: "--carbon-zones", reason: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StoreConfig {
             timing: RefreshTiming {
                 min_interval: self.min_refresh_interval,
                 offset: self.refresh_offset,
@@ -246,8 +257,8 @@ impl CarbonArgs {
             staleness_bound: self.staleness_bound,
             max_concurrency: self.max_concurrency.max(1),
             poll_interval: self.poll_interval.max(SignedDuration::from_secs(1)),
-            static_zones: self.zones.iter().map(|z| z.trim().to_string()).filter(|z| !z.is_empty()).collect(),
-        }
+            static_zones,
+        })
     }
 
     /// The built-in zone map with `--zone-map` overrides.
@@ -360,13 +371,13 @@ impl CarbonArgs {
         clock: SharedClock,
         sink: Arc<dyn ForecastSink>,
         metrics: Metrics,
-        wanted: impl Fn() -> BTreeSet<String> + Send + Sync + 'static,
+        wanted: impl Fn() -> BTreeSet<Zone> + Send + Sync + 'static,
     ) -> Result<ForecastStore, ConfigError> {
         let chain = self.provider_chain(&clock, &metrics)?;
         let mut opts = StoreOptions::default().metrics(metrics).wanted_zones(wanted);
         if let Some(path) = &self.state_file {
             opts = opts.persist(Arc::new(FileBackend::new(path.clone())));
         }
-        Ok(ForecastStore::with_options(self.store_config(), chain, clock, sink, opts))
+        Ok(ForecastStore::with_options(self.store_config()?, chain, clock, sink, opts))
     }
 }

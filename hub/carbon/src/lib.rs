@@ -22,7 +22,7 @@ pub mod store;
 pub use chain::{ChainError, ProviderChain};
 pub use config::{CarbonArgs, ConfigError};
 pub use error::{ErrorKind, ProviderError};
-pub use gridshift_proto::zones::{UnknownRegion, ZoneMap};
+pub use gridshift_core::zone_map::{UnknownRegion, ZoneMap};
 pub use metrics::Metrics;
 pub use providers::Provider;
 pub use secret::Secret;

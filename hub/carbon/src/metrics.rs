@@ -70,6 +70,13 @@ impl Metrics {
     /// Creates the metrics and registers them under `gridshift_carbon_*`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
+        m.register(registry);
+        m
+    }
+
+    /// Registers the metrics under `gridshift_carbon_*`.
+    pub fn register(&self, registry: &mut Registry) {
+        let m = self;
         let r = registry.sub_registry_with_prefix("gridshift_carbon");
         r.register(
             "intensity_gco2_per_kwh",
@@ -92,7 +99,6 @@ impl Metrics {
             "Failed provider fetches by provider and error kind",
             m.upstream_errors.clone(),
         );
-        m
     }
 
     pub(crate) fn observe_call(&self, provider: &str, status: &str, secs: f64) {

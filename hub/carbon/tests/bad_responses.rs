@@ -8,7 +8,8 @@ use gridshift_carbon::providers::{
     ElectricityMaps, ElectricityMapsConfig, Provider, UkCarbonIntensity, UkConfig, WattTime, WattTimeConfig,
 };
 use gridshift_carbon::{ErrorKind, ForecastStore, Metrics, ProviderChain, Secret, StoreConfig, StoreOptions};
-use gridshift_proto::{Clock, ManualClock, SharedClock};
+use gridshift_core::testing::zone;
+use gridshift_core::{Clock, ManualClock, SharedClock};
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -141,7 +142,7 @@ async fn run_cases(kind: Kind) {
             ProviderChain::new(vec![p]).unwrap(),
             shared,
             sink.clone(),
-            StoreOptions::default().jitter(|| 0.0).wanted_zones(move || [t.zone.to_string()].into()),
+            StoreOptions::default().jitter(|| 0.0).wanted_zones(move || [zone(t.zone)].into()),
         );
 
         let first = store.refresh_once().await;

@@ -5,7 +5,7 @@ use clap::Parser;
 use common::*;
 use gridshift_carbon::config::{ConfigError, ProviderKind};
 use gridshift_carbon::{CarbonArgs, Metrics, ZoneMap};
-use gridshift_proto::{ManualClock, SharedClock};
+use gridshift_core::{ManualClock, SharedClock, Zone};
 use jiff::SignedDuration;
 use std::sync::Arc;
 
@@ -49,10 +49,10 @@ fn flags_build_a_store_config_and_chain() {
         "onprem-1=DE",
     ]);
     assert_eq!(args.providers, vec![ProviderKind::ElectricityMaps, ProviderKind::Uk, ProviderKind::Replay]);
-    let cfg = args.store_config();
+    let cfg = args.store_config().unwrap();
     assert_eq!(cfg.staleness_bound, SignedDuration::from_hours(3));
     assert_eq!(cfg.backoff.base, SignedDuration::from_secs(10));
-    assert_eq!(cfg.static_zones, ["DE".to_string(), "GB".to_string()].into());
+    assert_eq!(cfg.static_zones, [Zone::known("DE"), Zone::known("GB")].into());
     let chain = args.provider_chain(&clock(), &Metrics::default()).unwrap();
     assert_eq!(chain.names(), vec!["electricitymaps", "ukcarbonintensity", "replay"]);
     let gb: Vec<&str> = chain.order_for("GB").iter().map(|i| chain.provider(*i).name()).collect();

@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use gridshift_carbon::providers::{ElectricityMaps, ElectricityMapsConfig, Provider};
 use gridshift_carbon::{ErrorKind, Metrics, ProviderError, Secret};
-use gridshift_proto::{ManualClock, SharedClock, Signal};
+use gridshift_core::testing::zone;
+use gridshift_core::{ManualClock, SharedClock, Signal};
 use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ async fn latest_is_parsed_with_auth_header_and_zone() {
         "/v3/carbon-intensity/latest",
         Reply::json(fixture("electricitymaps/carbon-intensity_latest.json")),
     );
-    let s = em.fetch("US-CAR-DUK").await.unwrap();
+    let s = em.fetch(&zone("US-CAR-DUK")).await.unwrap();
     assert_eq!(s.zone, "US-CAR-DUK");
     assert_eq!(s.signal, Signal::Average);
     assert_eq!(s.points.len(), 1);
@@ -60,7 +61,7 @@ async fn forecast_is_added_when_enabled_and_marked_estimated() {
     let values: Vec<f64> = f.iter().map(|p| p.value).collect();
     assert_eq!(values, vec![326.0, 297.0, 194.0]);
     assert!(f.iter().all(|p| p.is_estimated));
-    let s = em.fetch("DK-DK2").await.unwrap();
+    let s = em.fetch(&zone("DK-DK2")).await.unwrap();
     assert_eq!(s.points.len(), 4, "latest + 3 forecast hours");
     assert_eq!(server.calls("/v3/carbon-intensity/forecast"), 2);
 }
@@ -101,7 +102,7 @@ async fn null_intensity_entries_are_gaps_but_all_null_is_an_error() {
 
     let latest = fixture("electricitymaps/carbon-intensity_latest.json").replace("216", "null");
     server.set("/v3/carbon-intensity/latest", Reply::json(latest));
-    let err = em.fetch("US-CAR-DUK").await.unwrap_err();
+    let err = em.fetch(&zone("US-CAR-DUK")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
 }
 
@@ -113,7 +114,7 @@ async fn rate_limit_401_is_told_apart_from_a_bad_key() {
         Reply::status(401, r#"{"message":"Rate limit exceeded. Upgrade your plan."}"#)
             .header("retry-after", "120"),
     );
-    let err = em.fetch("DE").await.unwrap_err();
+    let err = em.fetch(&zone("DE")).await.unwrap_err();
     assert!(
         matches!(err, ProviderError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 120),
         "{err}"
@@ -124,7 +125,7 @@ async fn rate_limit_401_is_told_apart_from_a_bad_key() {
         "/v3/carbon-intensity/latest",
         Reply::status(401, format!(r#"{{"message":"Invalid authentication token {KEY}"}}"#)),
     );
-    let err = em.fetch("DE").await.unwrap_err();
+    let err = em.fetch(&zone("DE")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     let msg = err.to_string();
     assert!(msg.contains("credentials rejected") && msg.contains("[redacted]"), "{msg}");

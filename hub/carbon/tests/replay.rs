@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use gridshift_carbon::providers::{Provider, ReplayProvider};
 use gridshift_carbon::{ForecastStore, ProviderChain, StoreConfig, StoreOptions};
-use gridshift_proto::{ManualClock, SharedClock};
+use gridshift_core::testing::zone;
+use gridshift_core::{ManualClock, SharedClock};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ async fn loads_every_shipped_zone() {
 async fn current_and_forecast_follow_the_clock() {
     let (clock, p) = replay("2022-06-01T10:30:00Z");
     let data = csv("US-CAL-CISO");
-    let s = p.fetch("US-CAL-CISO").await.unwrap();
+    let s = p.fetch(&zone("US-CAL-CISO")).await.unwrap();
     assert_eq!(s.points.len(), 49, "current hour + 48 forecast hours");
     assert_eq!(s.points[0].start, ts("2022-06-01T10:00:00Z"));
     assert!(!s.points[0].is_estimated && s.points[1..].iter().all(|p| p.is_estimated));
@@ -67,7 +68,7 @@ async fn current_and_forecast_follow_the_clock() {
     assert_eq!(s.generated_at, ts("2022-06-01T10:30:00Z"));
 
     clock.advance(SignedDuration::from_hours(5));
-    let s = p.fetch("US-CAL-CISO").await.unwrap();
+    let s = p.fetch(&zone("US-CAL-CISO")).await.unwrap();
     assert_eq!(s.points[0].start, ts("2022-06-01T15:00:00Z"));
     assert_eq!(Some(&s.points[0].value), data.get(&ts("2022-06-01T15:00:00Z")));
 }
@@ -81,7 +82,7 @@ async fn gaps_in_a_trace_stay_gaps() {
         .find(|t| !data.contains_key(t))
         .expect("the PJM trace has gaps");
     let (_c, p) = replay(&(gap - SignedDuration::from_hours(2)).to_string());
-    let s = p.fetch("US-MIDA-PJM").await.unwrap();
+    let s = p.fetch(&zone("US-MIDA-PJM")).await.unwrap();
     assert!(s.points.iter().all(|pt| pt.start != gap), "no invented value at {gap}");
     assert_eq!(s.value_at(gap), None);
     assert!(s.value_at(gap - SignedDuration::from_hours(1)).is_some());
@@ -90,7 +91,7 @@ async fn gaps_in_a_trace_stay_gaps() {
 #[tokio::test]
 async fn outside_2022_time_wraps_by_whole_weeks() {
     let (_c, p) = replay("2025-03-12T08:15:00Z");
-    let s = p.fetch("GB").await.unwrap();
+    let s = p.fetch(&zone("GB")).await.unwrap();
     let trace = p.trace("GB").unwrap();
     let data = csv("GB");
     let slot = ts("2025-03-12T08:00:00Z");
@@ -105,7 +106,7 @@ async fn outside_2022_time_wraps_by_whole_weeks() {
 async fn unknown_zone_is_unsupported() {
     let (_c, p) = replay("2022-06-01T10:30:00Z");
     assert!(!p.supports("DE"));
-    assert!(p.fetch("DE").await.is_err());
+    assert!(p.fetch(&zone("DE")).await.is_err());
 }
 
 #[tokio::test]
@@ -121,7 +122,7 @@ async fn store_publishes_replayed_forecasts_for_wanted_zones() {
         ProviderChain::new(vec![p]).unwrap(),
         shared,
         sink.clone(),
-        StoreOptions::default().wanted_zones(|| ["GB".into(), "US-TEX-ERCO".into()].into()),
+        StoreOptions::default().wanted_zones(|| [zone("GB"), zone("US-TEX-ERCO")].into()),
     );
     let r = store.refresh_once().await;
     assert_eq!(r.fetched.len(), 2);

@@ -9,7 +9,8 @@ use gridshift_carbon::store::FileBackend;
 use gridshift_carbon::{
     ErrorKind, ForecastStore, Metrics, ProviderChain, ProviderError, Secret, StoreConfig, StoreOptions,
 };
-use gridshift_proto::{Clock, ForecastPoint, ManualClock, Series, SharedClock, Signal};
+use gridshift_core::testing::zone;
+use gridshift_core::{Clock, ForecastPoint, ManualClock, Series, SharedClock, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
@@ -72,7 +73,7 @@ impl Provider for Fake {
     fn resolution(&self) -> SignedDuration {
         SignedDuration::from_hours(1)
     }
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
         Box::pin(async move {
             let n = {
                 let mut calls = self.calls.lock();
@@ -98,7 +99,7 @@ impl Provider for Fake {
                     is_estimated: h > 0,
                 })
                 .collect();
-            Ok(Series::new(zone, t, Signal::Average, points))
+            Ok(Series::new(zone.clone(), t, Signal::Average, points))
         })
     }
 }
@@ -122,7 +123,9 @@ fn store_with(
         ProviderChain::new(providers).unwrap(),
         clock,
         sink,
-        StoreOptions::default().jitter(|| 0.0).wanted_zones(wanted),
+        StoreOptions::default()
+            .jitter(|| 0.0)
+            .wanted_zones(move || wanted().iter().map(|z| zone(z)).collect()),
     )
 }
 
@@ -212,13 +215,13 @@ async fn fallback_serves_while_the_primary_backs_off_then_primary_returns() {
         StoreConfig::default(),
     );
     let r = store.refresh_once().await;
-    assert_eq!(r.fetched, vec![("DE".to_string(), "fallback".to_string())]);
+    assert_eq!(r.fetched, vec![(zone("DE"), "fallback".to_string())]);
     assert_eq!(sink.latest("DE").unwrap().points[0].value, 500.0);
 
     // Next slot: the primary's backoff (≤ 30 s) is over, so it is asked first again.
     manual.set(ts("2024-03-06T11:02:00Z"));
     let r = store.refresh_once().await;
-    assert_eq!(r.fetched, vec![("DE".to_string(), "primary".to_string())]);
+    assert_eq!(r.fetched, vec![(zone("DE"), "primary".to_string())]);
     assert_eq!((primary.calls("DE"), fallback.calls("DE")), (2, 1));
 }
 
@@ -339,7 +342,7 @@ async fn state_survives_a_restart_without_refetching() {
         sink.clone(),
         StoreOptions::default()
             .jitter(|| 0.0)
-            .wanted_zones(|| ["DE".into()].into())
+            .wanted_zones(|| [zone("DE")].into())
             .persist(Arc::new(FileBackend::new(&path))),
     );
     first.refresh_once().await;
@@ -357,7 +360,7 @@ async fn state_survives_a_restart_without_refetching() {
         sink2.clone(),
         StoreOptions::default()
             .jitter(|| 0.0)
-            .wanted_zones(|| ["DE".into()].into())
+            .wanted_zones(|| [zone("DE")].into())
             .persist(Arc::new(FileBackend::new(&path))),
     );
     assert_eq!(second.restore().await, 1);
@@ -384,7 +387,7 @@ async fn a_remembered_rate_limit_survives_a_restart() {
             Arc::new(RecordingSink::default()),
             StoreOptions::default()
                 .jitter(|| 0.0)
-                .wanted_zones(|| ["DE".into()].into())
+                .wanted_zones(|| [zone("DE")].into())
                 .persist(Arc::new(FileBackend::new(&path))),
         )
     };
@@ -477,7 +480,7 @@ async fn metrics_show_intensity_age_calls_and_errors() {
         ProviderChain::new(vec![em]).unwrap(),
         clock,
         Arc::new(RecordingSink::default()),
-        StoreOptions::default().jitter(|| 0.0).metrics(metrics).wanted_zones(|| ["US-CAR-DUK".into()].into()),
+        StoreOptions::default().jitter(|| 0.0).metrics(metrics).wanted_zones(|| [zone("US-CAR-DUK")].into()),
     );
     store.refresh_once().await;
     manual.advance(SignedDuration::from_mins(40));

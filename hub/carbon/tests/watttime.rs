@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use gridshift_carbon::providers::{Provider, WattTime, WattTimeConfig};
 use gridshift_carbon::{ErrorKind, Metrics, Secret};
-use gridshift_proto::{ManualClock, SharedClock, Signal};
+use gridshift_core::testing::zone;
+use gridshift_core::{ManualClock, SharedClock, Signal};
 use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ fn token() -> String {
 #[tokio::test]
 async fn forecast_is_converted_from_lbs_per_mwh() {
     let (server, _clock, wt) = setup().await;
-    let s = wt.fetch("US-CAL-CISO").await.unwrap();
+    let s = wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
     assert_eq!(s.signal, Signal::Marginal);
     assert_eq!(s.points.len(), 288, "24 h of 5-minute points");
     let p = &s.points[0];
@@ -54,12 +55,12 @@ async fn forecast_is_converted_from_lbs_per_mwh() {
 #[tokio::test]
 async fn token_is_reused_then_renewed_before_expiry() {
     let (server, clock, wt) = setup().await;
-    wt.fetch("US-CAL-CISO").await.unwrap();
+    wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
     clock.advance(SignedDuration::from_mins(20));
-    wt.fetch("US-CAL-CISO").await.unwrap();
+    wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
     assert_eq!(server.calls("/login"), 1, "token still valid after 20 minutes");
     clock.advance(SignedDuration::from_mins(6));
-    wt.fetch("US-CAL-CISO").await.unwrap();
+    wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
     assert_eq!(server.calls("/login"), 2, "renewed before the 30-minute expiry");
     assert_eq!(server.calls("/v3/forecast"), 3);
 }
@@ -68,10 +69,10 @@ async fn token_is_reused_then_renewed_before_expiry() {
 async fn relogin_on_401_and_403() {
     for status in [401, 403] {
         let (server, _clock, wt) = setup().await;
-        wt.fetch("US-CAL-CISO").await.unwrap();
+        wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
         // The token is revoked early: one refusal, then the new token works.
         server.push("/v3/forecast", Reply::status(status, r#"{"error":"token expired"}"#));
-        let s = wt.fetch("US-CAL-CISO").await.unwrap();
+        let s = wt.fetch(&zone("US-CAL-CISO")).await.unwrap();
         assert_eq!(s.points.len(), 288);
         assert_eq!(server.calls("/login"), 2, "status {status}: logged in again");
         assert_eq!(server.calls("/v3/forecast"), 3, "status {status}: retried once");
@@ -82,13 +83,13 @@ async fn relogin_on_401_and_403() {
 async fn persistent_refusal_and_bad_login_are_clear_errors() {
     let (server, _clock, wt) = setup().await;
     server.set("/v3/forecast", Reply::status(403, r#"{"error":"region not in plan"}"#));
-    let err = wt.fetch("US-CAL-CISO").await.unwrap_err();
+    let err = wt.fetch(&zone("US-CAL-CISO")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
     assert_eq!(server.calls("/v3/forecast"), 2, "one retry after re-login, no loop");
 
     let (server, _clock, wt) = setup().await;
     server.set("/login", Reply::status(401, "Unauthorized"));
-    let err = wt.fetch("US-CAL-CISO").await.unwrap_err();
+    let err = wt.fetch(&zone("US-CAL-CISO")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     let msg = err.to_string();
     assert!(msg.contains("login refused"), "{msg}");
@@ -118,7 +119,7 @@ async fn historical_marks_imputed_points_and_region_lookup_works() {
 async fn a_percentile_index_is_not_an_intensity() {
     let (server, _clock, wt) = setup().await;
     server.set("/v3/forecast", Reply::json(fixture("watttime/v3_signal-index.json")));
-    let err = wt.fetch("US-CAL-CISO").await.unwrap_err();
+    let err = wt.fetch(&zone("US-CAL-CISO")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     assert!(err.to_string().contains("percentile"), "{err}");
 }

@@ -1,6 +1,8 @@
 //! The distribution core: the latest forecast per zone, with revisions and an
 //! epoch, and the agents subscribed to them. It knows nothing of gRPC; the
-//! stream service (`crate::grpc`) adapts it.
+//! stream service (`crate::grpc`) adapts it. The forecast store feeds it (it is the
+//! store's `ForecastSink`): it holds the store's series themselves, shared, plus their
+//! wire encoding, never a copy of its own.
 //!
 //! Forecasts are state, not events. Each subscriber remembers only the revision
 //! it was last sent and the zones it holds; an update is computed from the
@@ -13,7 +15,8 @@ mod subscription;
 
 pub use subscription::{AgentHandle, Subscription, Update};
 
-use gridshift_proto::{Series, v1};
+use gridshift_core::{Forecasts, Series, Zone};
+use gridshift_proto::v1;
 use parking_lot::RwLock;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use tokio::sync::watch;
 pub struct SubscribeRequest {
     pub cluster: String,
     /// The zones its nodes are in.
-    pub node_zones: Vec<String>,
+    pub node_zones: Vec<Zone>,
     pub resume: Option<Resume>,
 }
 
@@ -42,7 +45,7 @@ pub struct Resume {
 pub struct AgentInfo {
     pub subscriber: u64,
     pub cluster: String,
-    pub zones: BTreeSet<String>,
+    pub zones: BTreeSet<Zone>,
     pub acked_revision: u64,
     /// The agent's latest status report.
     pub status: Option<v1::AgentStatus>,
@@ -67,24 +70,26 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub(crate) epoch: u64,
     pub(crate) revision: u64,
-    pub(crate) zones: HashMap<String, ZoneEntry>,
+    pub(crate) zones: HashMap<Zone, ZoneEntry>,
     /// Extra zones the hub assigns per cluster (e.g. zones its policies rank).
-    assignments: HashMap<String, BTreeSet<String>>,
+    assignments: HashMap<String, BTreeSet<Zone>>,
     /// Zones the hub itself needs, per owner (e.g. each placement policy), sent to no agent.
-    hub_wanted: HashMap<String, BTreeSet<String>>,
+    hub_wanted: HashMap<String, BTreeSet<Zone>>,
     pub(crate) subscribers: HashMap<u64, SubscriberEntry>,
 }
 
 pub(crate) struct ZoneEntry {
     pub(crate) revision: u64,
-    /// Kept in wire form: encoded once per change, cloned per send.
+    /// The series (the store's own, shared).
+    series: Arc<Series>,
+    /// Its wire form: encoded once per change, cloned per send.
     pub(crate) forecast: Arc<v1::ZoneForecast>,
 }
 
 pub(crate) struct SubscriberEntry {
     pub(crate) cluster: String,
-    node_zones: BTreeSet<String>,
-    pub(crate) zones: BTreeSet<String>,
+    node_zones: BTreeSet<Zone>,
+    pub(crate) zones: BTreeSet<Zone>,
     pub(crate) acked_revision: u64,
     pub(crate) status: Option<v1::AgentStatus>,
     /// Bumped when this subscriber's zone set changes.
@@ -92,7 +97,7 @@ pub(crate) struct SubscriberEntry {
 }
 
 impl State {
-    fn zones_for(&self, cluster: &str, node_zones: &BTreeSet<String>) -> BTreeSet<String> {
+    fn zones_for(&self, cluster: &str, node_zones: &BTreeSet<Zone>) -> BTreeSet<Zone> {
         let mut zones = node_zones.clone();
         if let Some(extra) = self.assignments.get(cluster) {
             zones.extend(extra.iter().cloned());
@@ -141,20 +146,43 @@ impl Distributor {
     /// Publishes several zones under one revision, so agents see them in one update.
     /// Zones whose data is unchanged keep their revision.
     pub fn publish_all(&self, series: &[Series]) -> u64 {
+        self.upsert(series.iter().map(|s| Arc::new(s.clone())), &[])
+    }
+
+    /// Mirrors `forecasts` (the store's): its new series are published under one
+    /// revision, zones it no longer has are removed.
+    pub fn sync(&self, forecasts: &Forecasts) -> u64 {
+        let gone: Vec<Zone> = {
+            let state = self.inner.state.read();
+            state.zones.keys().filter(|z| !forecasts.contains(z)).cloned().collect()
+        };
+        self.upsert(forecasts.iter_shared().cloned(), &gone)
+    }
+
+    /// Upserts `series` and removes `gone` under one revision (when anything changed).
+    fn upsert(&self, series: impl IntoIterator<Item = Arc<Series>>, gone: &[Zone]) -> u64 {
         let mut state = self.inner.state.write();
         let next = state.revision + 1;
         let mut changed = false;
         for s in series {
-            let mut wire = v1::ZoneForecast::from(s);
-            if let Some(entry) = state.zones.get(&s.zone) {
-                wire.revision = entry.revision;
-                if *entry.forecast == wire {
+            if let Some(entry) = state.zones.get_mut(&s.zone) {
+                if Arc::ptr_eq(&entry.series, &s) {
+                    continue;
+                }
+                if *entry.series == *s {
+                    entry.series = s; // same data: keep its revision and encoding
                     continue;
                 }
             }
+            let mut wire = v1::ZoneForecast::from(&*s);
             wire.revision = next;
-            state.zones.insert(s.zone.clone(), ZoneEntry { revision: next, forecast: Arc::new(wire) });
+            state
+                .zones
+                .insert(s.zone.clone(), ZoneEntry { revision: next, series: s, forecast: Arc::new(wire) });
             changed = true;
+        }
+        for z in gone {
+            changed |= state.zones.remove(z).is_some();
         }
         if changed {
             state.revision = next;
@@ -165,12 +193,11 @@ impl Distributor {
 
     /// Forgets a zone; agents holding it are told to drop it.
     pub fn remove_zone(&self, zone: &str) -> u64 {
-        let mut state = self.inner.state.write();
-        if state.zones.remove(zone).is_some() {
-            state.revision += 1;
-            self.inner.revision_tx.send_replace(state.revision);
+        let known = self.inner.state.read().zones.get_key_value(zone).map(|(z, _)| z.clone());
+        match known {
+            Some(z) => self.upsert(std::iter::empty(), &[z]),
+            None => self.revision(),
         }
-        state.revision
     }
 
     /// Starts a new epoch, as a restarted hub would: every agent re-syncs from a snapshot.
@@ -182,7 +209,7 @@ impl Distributor {
     }
 
     /// Sets the extra zones a cluster's agents receive besides their own.
-    pub fn assign_zones(&self, cluster: &str, zones: BTreeSet<String>) {
+    pub fn assign_zones(&self, cluster: &str, zones: BTreeSet<Zone>) {
         let mut state = self.inner.state.write();
         if state.assignments.get(cluster) == Some(&zones) {
             return;
@@ -202,7 +229,7 @@ impl Distributor {
 
     /// Sets the zones `owner` (e.g. a placement policy) needs fetched; an empty set forgets
     /// the owner. They count towards [`Distributor::wanted_zones`] but go to no agent.
-    pub fn want_zones(&self, owner: &str, zones: BTreeSet<String>) {
+    pub fn want_zones(&self, owner: &str, zones: BTreeSet<Zone>) {
         let mut state = self.inner.state.write();
         let changed = if zones.is_empty() {
             state.hub_wanted.remove(owner).is_some()
@@ -215,9 +242,9 @@ impl Distributor {
     }
 
     /// Every zone some connected agent, assignment or hub owner needs: what the hub must fetch.
-    pub fn wanted_zones(&self) -> BTreeSet<String> {
+    pub fn wanted_zones(&self) -> BTreeSet<Zone> {
         let state = self.inner.state.read();
-        let mut zones: BTreeSet<String> = state
+        let mut zones: BTreeSet<Zone> = state
             .assignments
             .values()
             .chain(state.hub_wanted.values())
@@ -230,7 +257,7 @@ impl Distributor {
     }
 
     /// The zones an agent of `cluster` has reported its nodes in (any connection).
-    pub fn reported_zones(&self, cluster: &str) -> Option<Vec<String>> {
+    pub fn reported_zones(&self, cluster: &str) -> Option<Vec<Zone>> {
         let state = self.inner.state.read();
         state
             .subscribers
@@ -273,7 +300,7 @@ impl Distributor {
     }
 
     /// The current state of `zones` (all when empty), as one complete snapshot.
-    pub fn snapshot(&self, zones: &[String]) -> v1::Snapshot {
+    pub fn snapshot(&self, zones: &[Zone]) -> v1::Snapshot {
         let state = self.inner.state.read();
         let mut out: Vec<v1::ZoneForecast> = if zones.is_empty() {
             state.zones.values().map(|e| (*e.forecast).clone()).collect()
@@ -284,13 +311,19 @@ impl Distributor {
         v1::Snapshot { epoch: state.epoch, revision: state.revision, zones: out, complete: true }
     }
 
+    /// An empty, complete snapshot of the current revision (asked for zones that do not exist).
+    pub fn snapshot_of_nothing(&self) -> v1::Snapshot {
+        let state = self.inner.state.read();
+        v1::Snapshot { epoch: state.epoch, revision: state.revision, zones: vec![], complete: true }
+    }
+
     /// Registers an agent. The subscription yields a snapshot first, or, when
     /// `resume` names this epoch and a revision it has reached, only what changed.
     /// Returns whether the stream resumed. Dropping the subscription unregisters it.
     pub fn subscribe(&self, req: SubscribeRequest) -> (Subscription, bool) {
         let id = self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let mut state = self.inner.state.write();
-        let node_zones: BTreeSet<String> = req.node_zones.into_iter().collect();
+        let node_zones: BTreeSet<Zone> = req.node_zones.into_iter().collect();
         let zones = state.zones_for(&req.cluster, &node_zones);
         let (zones_changed, zones_rx) = watch::channel(0);
         let resume = req.resume.filter(|r| r.epoch == state.epoch && r.revision <= state.revision);

@@ -1,6 +1,7 @@
 //! One agent's view of the distributor: what it was last sent, and how to compute
 //! the next update from the current state.
 use super::{Inner, Resume};
+use gridshift_core::Zone;
 use gridshift_proto::v1;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ impl Subscription {
     }
 
     /// The zones this agent receives (its own plus assigned ones).
-    pub fn zones(&self) -> BTreeSet<String> {
+    pub fn zones(&self) -> BTreeSet<Zone> {
         let state = self.inner.state.read();
         state.subscribers.get(&self.id).map(|s| s.zones.clone()).unwrap_or_default()
     }
@@ -114,7 +115,7 @@ impl Subscription {
         let removed_zones: Vec<String> = self
             .held
             .iter()
-            .filter(|z| !wanted.contains(*z) || !state.zones.contains_key(*z))
+            .filter(|z| !wanted.contains(z.as_str()) || !state.zones.contains_key(z.as_str()))
             .cloned()
             .collect();
         let upserts: Vec<v1::ZoneForecast> = wanted

@@ -1,23 +1,14 @@
 use super::*;
-use gridshift_proto::{ForecastPoint, Signal};
-use jiff::{SignedDuration, Timestamp};
+use gridshift_core::testing::{series as build, ts, zone};
 
-fn series(zone: &str, value: f64) -> Series {
-    let t0: Timestamp = "2022-01-01T00:00:00Z".parse().unwrap();
-    let point = ForecastPoint {
-        start: t0,
-        duration: SignedDuration::from_hours(1),
-        value,
-        provider: "test".into(),
-        is_estimated: false,
-    };
-    Series::new(zone, t0, Signal::Average, vec![point])
+fn series(zone_name: &str, value: f64) -> Series {
+    build(zone_name, ts("2022-01-01T00:00:00Z")).values(&[value])
 }
 
 fn sub(d: &Distributor, cluster: &str, zones: &[&str]) -> Subscription {
     let req = SubscribeRequest {
         cluster: cluster.into(),
-        node_zones: zones.iter().map(|z| z.to_string()).collect(),
+        node_zones: zones.iter().map(|z| zone(z)).collect(),
         resume: None,
     };
     d.subscribe(req).0
@@ -73,9 +64,9 @@ fn each_agent_gets_only_its_zones_plus_assigned_ones() {
     assert_eq!(a.try_next(), None, "a does not receive FR");
     assert_eq!(values(&b.try_next().unwrap()), vec![("FR".into(), 60.0)]);
 
-    d.assign_zones("a", ["ES".to_string()].into());
+    d.assign_zones("a", [zone("ES")].into());
     assert_eq!(values(&a.try_next().unwrap()), vec![("ES".into(), 120.0)], "assigned zone arrives");
-    assert_eq!(d.wanted_zones(), ["DE", "ES", "FR"].map(String::from).into());
+    assert_eq!(d.wanted_zones(), ["DE", "ES", "FR"].map(zone).into());
 
     d.assign_zones("a", BTreeSet::new());
     match a.try_next().unwrap() {
@@ -114,7 +105,7 @@ fn resume_within_the_epoch_sends_only_what_changed() {
     let resume = Resume { epoch: 42, revision: seen, held_zones: vec!["DE".into(), "FR".into()] };
     let req = SubscribeRequest {
         cluster: "a".into(),
-        node_zones: vec!["DE".into(), "FR".into()],
+        node_zones: vec![zone("DE"), zone("FR")],
         resume: Some(resume),
     };
     let (mut again, resumed) = d.subscribe(req);
@@ -133,7 +124,7 @@ fn resume_from_another_epoch_or_a_future_revision_gets_a_snapshot() {
         Resume { epoch: 42, revision: 99, held_zones: vec!["DE".into()] },
     ] {
         let req =
-            SubscribeRequest { cluster: "a".into(), node_zones: vec!["DE".into()], resume: Some(resume) };
+            SubscribeRequest { cluster: "a".into(), node_zones: vec![zone("DE")], resume: Some(resume) };
         let (mut s, resumed) = d.subscribe(req);
         assert!(!resumed);
         assert!(matches!(s.try_next(), Some(Update::Snapshot(_))));
@@ -190,15 +181,15 @@ fn hub_wanted_zones_are_fetched_but_sent_to_no_agent() {
     let agent = sub(&d, "member-a", &["GB"]);
     let mut wanted = d.watch_wanted();
     wanted.borrow_and_update();
-    d.want_zones("policy default/web", ["DE".to_string(), "FR".to_string()].into());
+    d.want_zones("policy default/web", [zone("DE"), zone("FR")].into());
     assert!(wanted.has_changed().unwrap());
-    assert_eq!(d.wanted_zones(), ["DE", "FR", "GB"].map(String::from).into());
-    assert_eq!(agent.zones(), ["GB".to_string()].into(), "the agent still gets only its own zone");
+    assert_eq!(d.wanted_zones(), ["DE", "FR", "GB"].map(zone).into());
+    assert_eq!(agent.zones(), [zone("GB")].into(), "the agent still gets only its own zone");
 
     wanted.borrow_and_update();
-    d.want_zones("policy default/web", ["DE".to_string(), "FR".to_string()].into());
+    d.want_zones("policy default/web", [zone("DE"), zone("FR")].into());
     assert!(!wanted.has_changed().unwrap(), "the same set is no change");
     d.want_zones("policy default/web", Default::default());
     assert!(wanted.has_changed().unwrap());
-    assert_eq!(d.wanted_zones(), ["GB".to_string()].into());
+    assert_eq!(d.wanted_zones(), [zone("GB")].into());
 }

@@ -4,6 +4,7 @@ use super::outbound::{Outbound, into_stream};
 use crate::distribution::{AgentHandle, Distributor, Resume, SubscribeRequest};
 use crate::metrics::{ClusterLabel, ReasonLabel, StreamMetrics};
 use futures::Stream;
+use gridshift_core::Zone;
 use gridshift_proto::v1::forecast_service_server::ForecastService;
 use gridshift_proto::v1::{self, agent_message};
 use gridshift_proto::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -103,7 +104,7 @@ impl ForecastService for ForecastServiceImpl {
         let cluster = hello.cluster_name.clone();
         let (sub, resumed) =
             self.distributor.subscribe(SubscribeRequest { cluster: cluster.clone(), node_zones, resume });
-        let assigned_zones: Vec<String> = sub.zones().into_iter().collect();
+        let assigned_zones: Vec<String> = sub.zones().iter().map(Zone::to_string).collect();
         tracing::info!(
             cluster,
             agent_version = hello.agent_version,
@@ -149,7 +150,12 @@ impl ForecastService for ForecastServiceImpl {
         request: Request<v1::GetSnapshotRequest>,
     ) -> Result<Response<v1::Snapshot>, Status> {
         self.auth.identity(&request)?;
-        Ok(Response::new(self.distributor.snapshot(&request.get_ref().zones)))
+        // A name that is not a zone names nothing the hub has.
+        let zones: Vec<Zone> = request.get_ref().zones.iter().filter_map(|z| Zone::new(z).ok()).collect();
+        if zones.is_empty() && !request.get_ref().zones.is_empty() {
+            return Ok(Response::new(self.distributor.snapshot_of_nothing()));
+        }
+        Ok(Response::new(self.distributor.snapshot(&zones)))
     }
 }
 
@@ -182,22 +188,19 @@ fn negotiate(hello: &v1::Hello) -> Result<u32, Status> {
     Ok(version)
 }
 
-fn validate_zones(zones: &[String]) -> Result<Vec<String>, Status> {
+fn validate_zones(zones: &[String]) -> Result<Vec<Zone>, Status> {
     if zones.len() > MAX_NODE_ZONES {
         return Err(Status::invalid_argument(format!(
             "hello: {} node zones, at most {MAX_NODE_ZONES}",
             zones.len()
         )));
     }
-    for zone in zones {
-        let ok = !zone.is_empty()
-            && zone.len() <= 64
-            && zone.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !ok {
-            return Err(Status::invalid_argument(format!("hello: invalid zone name {zone:?}")));
-        }
-    }
-    Ok(zones.to_vec())
+    zones
+        .iter()
+        .map(|z| {
+            Zone::new(z).map_err(|_| Status::invalid_argument(format!("hello: invalid zone name {z:?}")))
+        })
+        .collect()
 }
 
 /// Reads what an agent sends after its Hello; ends the stream when the agent

@@ -1,20 +1,19 @@
 //! Test fixtures: a PKI, a hub on loopback, and agents connected to it.
 #![allow(dead_code)]
 
-use gridshift_agent::forecast::{ForecastHandle, ForecastView};
-use gridshift_agent::metrics::StreamMetrics as AgentMetrics;
-use gridshift_agent::stream::{ClientConfig, StreamClient};
+use gridshift_agent::forecast::ForecastView;
+use gridshift_agent::stream::ClientConfig;
+use gridshift_core::Series;
 use gridshift_hub::distribution::Distributor;
 use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
 use gridshift_hub::metrics::StreamMetrics;
 use gridshift_ops::mint::{CertificateAuthority, Issued};
+use gridshift_ops::runtime::Shutdown;
 use gridshift_ops::tls::{self, Pem};
-use gridshift_proto::{ForecastPoint, Series, Signal, SystemClock, v1};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 pub const TRUST_DOMAIN: &str = "gridshift.test";
@@ -86,14 +85,7 @@ pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-pub struct Agent {
-    pub handle: ForecastHandle,
-    pub zones: watch::Sender<Vec<String>>,
-    pub status: watch::Sender<v1::AgentStatus>,
-    pub shutdown: watch::Sender<bool>,
-    pub task: tokio::task::JoinHandle<()>,
-    pub metrics: AgentMetrics,
-}
+pub use gridshift_agent::testing::TestAgent as Agent;
 
 pub fn start_agent(pki: &Pki, addr: SocketAddr, cluster: &str, zones: &[&str]) -> Agent {
     let mut config = ClientConfig::new(
@@ -103,14 +95,7 @@ pub fn start_agent(pki: &Pki, addr: SocketAddr, cluster: &str, zones: &[&str]) -
     );
     config.backoff_initial = Duration::from_millis(50);
     config.backoff_max = Duration::from_millis(500);
-    let (zones_tx, zones_rx) = watch::channel(zones.iter().map(|z| z.to_string()).collect::<Vec<_>>());
-    let (status_tx, status_rx) = watch::channel(v1::AgentStatus::default());
-    let metrics = AgentMetrics::default();
-    let (client, handle) =
-        StreamClient::new(config, Arc::new(SystemClock), zones_rx, status_rx, vec![], metrics.clone());
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(client.run(shutdown_rx));
-    Agent { handle, zones: zones_tx, status: status_tx, shutdown, task, metrics }
+    Agent::start(config, zones, Shutdown::new())
 }
 
 /// Waits (bounded) until the agent's view satisfies `f`.
@@ -127,16 +112,8 @@ pub async fn wait_view(
 
 pub fn series(zone: &str, value: f64) -> Series {
     let t0: Timestamp = "2022-06-01T00:00:00Z".parse().unwrap();
-    let points = (0..24)
-        .map(|h| ForecastPoint {
-            start: t0 + SignedDuration::from_hours(h),
-            duration: SignedDuration::from_hours(1),
-            value: value + h as f64,
-            provider: "test".into(),
-            is_estimated: h > 0,
-        })
-        .collect();
-    Series::new(zone, t0, Signal::Average, points)
+    let values: Vec<f64> = (0..24).map(|h| value + h as f64).collect();
+    gridshift_core::testing::hourly_from(zone, t0, &values)
 }
 
 pub fn value_of(view: &ForecastView, zone: &str) -> Option<f64> {

@@ -6,19 +6,19 @@
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use gridshift_api::policy::CarbonAwareKarmadaPolicy;
 use gridshift_carbon::providers::ReplayProvider;
 use gridshift_carbon::{ForecastStore, Provider, ProviderChain, ProviderError, StoreConfig, StoreOptions};
+use gridshift_core::{Clock, ManualClock, Series, SharedClock, Signal, Zone};
 use gridshift_hub::distribution::Distributor;
-use gridshift_hub::policy::controller::{ControllerConfig, PolicyController, PolicyMetrics};
-use gridshift_hub::policy::crd::CarbonAwareKarmadaPolicy;
-use gridshift_proto::{Clock, ManualClock, Series, SharedClock, Signal};
-use gridshift_sim::{SimKarmada, SimKarmadaConfig, SimServer};
+use gridshift_hub::placement::controller::{ControllerConfig, PolicyController, PolicyMetrics};
+use gridshift_ops::runtime::Shutdown;
+use gridshift_sim::{SimKarmada, SimServer};
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, WatchEvent, WatchParams};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,9 +29,7 @@ pub const NS: &str = "shop";
 pub const CLUSTERS: [(&str, &str); 3] =
     [("member-gb", "GB"), ("member-ciso", "US-CAL-CISO"), ("member-pjm", "US-MIDA-PJM")];
 
-pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+pub use gridshift_sim::testing::repo;
 
 pub fn t0() -> Timestamp {
     "2022-06-01T00:00:00Z".parse().unwrap()
@@ -72,8 +70,8 @@ impl Provider for Flaky {
     fn supports(&self, zone: &str) -> bool {
         self.inner.supports(zone)
     }
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
-        if self.failing.lock().contains(zone) {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
+        if self.failing.lock().contains(zone.as_str()) {
             let err = ProviderError::Http {
                 provider: "replay".into(),
                 status: 503,
@@ -85,16 +83,10 @@ impl Provider for Flaky {
     }
 }
 
-/// The recorded value of `zone` for the hour containing `t`, straight from the CSV.
+/// The recorded value of `zone` for the hour containing `t`, straight from the trace.
 pub fn recorded(zone: &str, t: Timestamp) -> f64 {
-    let csv = std::fs::read_to_string(repo(&format!("e2e/data/carbon-intensity-open/{zone}.csv"))).unwrap();
     let hour = Timestamp::from_second(t.as_second().div_euclid(3600) * 3600).unwrap();
-    let stamp = hour.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    csv.lines()
-        .find_map(|l| l.strip_prefix(&format!("{stamp},{zone},")))
-        .unwrap_or_else(|| panic!("no {zone} row for {stamp}"))
-        .parse()
-        .unwrap()
+    gridshift_core::testing::trace(zone).value_at(hour).unwrap_or_else(|| panic!("no {zone} row for {hour}"))
 }
 
 pub struct Fleet {
@@ -105,26 +97,23 @@ pub struct Fleet {
     pub distributor: Distributor,
     pub store: ForecastStore,
     pub failing: Arc<Mutex<BTreeSet<String>>>,
-    pub shutdown: watch::Sender<bool>,
+    pub shutdown: Shutdown,
 }
 
 impl Fleet {
     /// `apply_delay`: how long the simulated Karmada takes to report a new cluster healthy.
     pub async fn start(apply_delay: SignedDuration) -> Self {
         gridshift_ops::install_crypto_provider();
-        let sim = SimServer::start(gridshift_sim::SimConfig::default()).await.unwrap();
-        sim.apply_dir(&repo("e2e/crds")).unwrap();
-        sim.apply_dir(&repo("crds")).unwrap();
-        for ns in [NS, "karmada-system"] {
-            sim.upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).unwrap();
-        }
-        for (name, _) in CLUSTERS {
-            sim.upsert(json!({"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
-                "metadata": {"name": name}, "spec": {"syncMode": "Pull"}}))
-                .unwrap();
-        }
         let clock = ManualClock::new(t0());
         let shared: SharedClock = Arc::new(clock.clone());
+        let members: Vec<&str> = CLUSTERS.iter().map(|(name, _)| *name).collect();
+        let (sim, karmada) = gridshift_sim::testing::karmada_host(
+            &members,
+            &[NS, "karmada-system"],
+            shared.clone(),
+            apply_delay,
+        )
+        .await;
         let replay = ReplayProvider::from_dir(
             &repo("e2e/data/carbon-intensity-open"),
             SignedDuration::from_hours(24),
@@ -143,19 +132,17 @@ impl Fleet {
             Arc::new(distributor.clone()),
             StoreOptions::default().wanted_zones(move || wanted.wanted_zones()).jitter(|| 0.0),
         );
-        let (shutdown, stop) = watch::channel(false);
+        let shutdown = Shutdown::new();
         // As in the hub's main: the store runs on the clock and wakes when new zones are wanted.
         let runner = store.clone();
-        let mut stop_store = stop.clone();
-        tokio::spawn(async move { runner.run(async move { drop(stop_store.wait_for(|s| *s).await) }).await });
+        let stop_store = shutdown.clone();
+        tokio::spawn(async move { runner.run(async move { stop_store.wait().await }).await });
         let (waker, mut wanted_changes) = (store.clone(), distributor.watch_wanted());
         tokio::spawn(async move {
             while wanted_changes.changed().await.is_ok() {
                 waker.wake();
             }
         });
-        let karmada =
-            SimKarmada::start(sim.client().unwrap(), SimKarmadaConfig::new(shared.clone(), apply_delay));
         Self { sim, clock, shared, karmada, distributor, store, failing, shutdown }
     }
 
@@ -171,7 +158,6 @@ impl Fleet {
     /// A controller naming itself `instance` in events.
     pub fn replica(&self, resync: SignedDuration, instance: &str) -> PolicyController {
         let mut config = ControllerConfig::new(self.shared.clone());
-        config.staleness_bound = SignedDuration::from_hours(3);
         config.resync = resync;
         config.retry_base = Duration::from_millis(2);
         config.retry_max = Duration::from_millis(20);
@@ -179,7 +165,7 @@ impl Fleet {
         PolicyController::new(
             self.client(),
             config,
-            Arc::new(self.store.clone()),
+            self.store.watch(),
             self.distributor.clone(),
             PolicyMetrics::default(),
         )
@@ -187,8 +173,8 @@ impl Fleet {
 
     /// Runs `controller` in the background until the fleet shuts down.
     pub fn spawn(&self, controller: Arc<PolicyController>) {
-        let mut stop = self.shutdown.subscribe();
-        tokio::spawn(async move { controller.run(async move { drop(stop.wait_for(|s| *s).await) }).await });
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move { controller.run(async move { stop.wait().await }).await });
     }
 
     /// The simulated Karmada catches up with the clock (retrying through injected faults).
@@ -233,7 +219,7 @@ impl Fleet {
     }
 
     pub fn stop(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.trigger();
     }
 }
 

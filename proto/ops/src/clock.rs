@@ -1,6 +1,6 @@
 //! Choosing the process clock from flags: real time, or simulated time starting
 //! at a given instant and running faster (for demos and replays).
-use gridshift_proto::{ScaledClock, SharedClock, SystemClock};
+use gridshift_core::{ScaledClock, SharedClock, SystemClock};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, clap::Args)]

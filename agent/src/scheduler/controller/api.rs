@@ -1,17 +1,15 @@
 //! The scheduler's writes to the API server: the binding, the PodScheduled condition.
 use std::collections::BTreeMap;
 
+// The carbon accounting is written as annotations through the binding (the API server
+// copies a Binding's annotations onto the pod in the same write).
+use gridshift_api::meta::{
+    ANNOTATION_BASELINE_INTENSITY, ANNOTATION_BOUND_AT, ANNOTATION_BOUND_INTENSITY, ANNOTATION_GRID_ZONE,
+};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-
-/// Annotations written through the binding (the API server copies a Binding's
-/// annotations onto the pod in the same write).
-pub const ANNOTATION_BOUND_INTENSITY: &str = "gridshift.io/bound-intensity";
-pub const ANNOTATION_BASELINE_INTENSITY: &str = "gridshift.io/baseline-intensity";
-pub const ANNOTATION_GRID_ZONE: &str = "gridshift.io/grid-zone";
-pub const ANNOTATION_BOUND_AT: &str = "gridshift.io/bound-at";
 
 /// How a binding attempt ended, as far as the scheduler needs to know.
 #[derive(Debug)]

@@ -1,12 +1,13 @@
 //! The scheduler's command-line flags (flattened into `gridshift-agent`'s).
 use std::time::Duration;
 
-use gridshift_proto::zones::ZoneMap;
+use gridshift_core::Zone;
+use gridshift_core::scheduling::{SCHEDULER_NAME, SchedulerConfig};
+use gridshift_core::zone_map::{InvalidOverride, ZoneMap};
+use gridshift_ops::runtime::LeaderElection;
 
-use super::leader::LeaderConfig;
 use super::{ControllerConfig, queue::QueueConfig};
 use crate::scheduler::adapter::{CARBON_ZONE_LABEL, ZoneConfig};
-use crate::scheduler::{SCHEDULER_NAME, SchedulerConfig};
 
 /// Region label every node may carry; the fallback after `--zone-label`.
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
@@ -24,7 +25,7 @@ pub struct SchedulerArgs {
     /// Grid zone of nodes no label resolves (as the earlier carbon-aware scheduler's
     /// default zone setting).
     #[arg(long, env = "GRIDSHIFT_DEFAULT_ZONE")]
-    pub default_zone: Option<String>,
+    pub default_zone: Option<Zone>,
     /// Extra cloud region → grid zone mappings, `region=ZONE`, comma separated.
     #[arg(long = "zone-override", env = "GRIDSHIFT_ZONE_OVERRIDES", value_delimiter = ',')]
     pub zone_overrides: Vec<String>,
@@ -46,17 +47,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from(d).map_err(|_| format!("{s:?} is negative"))
 }
 
-/// `POD_NAME` (the downward API), else the host name.
-pub fn identity() -> String {
-    std::env::var("POD_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "gridshift-agent".into())
-}
-
 impl SchedulerArgs {
     pub fn zone_config(&self) -> ZoneConfig {
         let mut topology_labels = vec![self.zone_label.clone()];
@@ -66,26 +56,23 @@ impl SchedulerArgs {
         ZoneConfig {
             carbon_zone_label: CARBON_ZONE_LABEL.into(),
             topology_labels,
-            default_zone: self.default_zone.clone().filter(|z| !z.is_empty()),
+            default_zone: self.default_zone.clone(),
         }
     }
 
-    pub fn zone_map(&self) -> Result<ZoneMap, gridshift_proto::zones::InvalidOverride> {
+    pub fn zone_map(&self) -> Result<ZoneMap, InvalidOverride> {
         ZoneMap::builtin().with_overrides(self.zone_overrides.iter().filter(|s| !s.is_empty()))
     }
 
     /// The controller's settings; `identity` names this replica in the Lease and events.
-    pub fn config(
-        &self,
-        identity: &str,
-    ) -> Result<ControllerConfig, gridshift_proto::zones::InvalidOverride> {
+    pub fn config(&self, identity: &str) -> Result<ControllerConfig, InvalidOverride> {
         Ok(ControllerConfig {
             scheduler_name: self.scheduler_name.clone(),
             zones: self.zone_config(),
             zone_map: self.zone_map()?,
             decisions: SchedulerConfig::default(),
             queue: QueueConfig::default(),
-            leader: LeaderConfig::new(
+            leader: LeaderElection::new(
                 &self.leader_election_namespace,
                 &self.leader_election_lease_name,
                 identity,

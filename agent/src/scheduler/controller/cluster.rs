@@ -11,9 +11,11 @@ use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 
 use super::informers::Watched;
-use crate::scheduler::Snapshot;
 use crate::scheduler::adapter::{self, ZoneConfig};
-use crate::scheduler::model::{ClaimState, PodInfo};
+use gridshift_core::Zone;
+use gridshift_core::scheduling::Snapshot;
+use gridshift_core::scheduling::model::{ClaimState, PodInfo};
+use gridshift_core::zone_map::ZoneMap;
 
 /// A pod waiting for this scheduler.
 #[derive(Debug, Clone)]
@@ -45,7 +47,7 @@ pub struct Changes {
 pub struct ClusterCache {
     pub scheduler_name: String,
     pub zones: ZoneConfig,
-    zone_map: gridshift_proto::zones::ZoneMap,
+    zone_map: ZoneMap,
     pub snapshot: Snapshot,
     pub pending: HashMap<String, Pending>,
     /// Every pod the watch knows (uid → its PodInfo as last seen), for relists and
@@ -59,7 +61,7 @@ pub struct ClusterCache {
 }
 
 impl ClusterCache {
-    pub fn new(scheduler_name: &str, zones: ZoneConfig, zone_map: gridshift_proto::zones::ZoneMap) -> Self {
+    pub fn new(scheduler_name: &str, zones: ZoneConfig, zone_map: ZoneMap) -> Self {
         Self {
             scheduler_name: scheduler_name.to_string(),
             zones,
@@ -148,7 +150,7 @@ impl ClusterCache {
 
     fn node_seen(&mut self, node: Node, ch: &mut Changes, _: Timestamp) {
         let zone_map = &self.zone_map;
-        let info = adapter::node_info(&node, &self.zones, &|v| zone_map.zone_for(v).ok().map(str::to_string));
+        let info = adapter::node_info(&node, &self.zones, &|v| zone_map.zone_of(v).ok().cloned());
         // Heartbeats rewrite node status every few seconds; only a change the filters
         // or the score can see is news.
         if self.snapshot.node(&info.name).is_some_and(|n| n.info == info) {
@@ -250,9 +252,9 @@ impl ClusterCache {
 
     /// The zones for the stream's `Hello`: the configured ones first (the first is the
     /// cluster's primary zone), then the grid zones of the nodes, sorted.
-    pub fn hello_zones(&self, configured: &[String]) -> Vec<String> {
+    pub fn hello_zones(&self, configured: &[Zone]) -> Vec<Zone> {
         let mut zones = configured.to_vec();
-        let mut found: Vec<&String> = self.snapshot.zones().iter().collect();
+        let mut found: Vec<&Zone> = self.snapshot.zones().iter().collect();
         found.sort();
         for z in found {
             if !zones.contains(z) {
@@ -298,5 +300,4 @@ fn key_of<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
 }
 
 #[cfg(test)]
-#[path = "cluster_tests.rs"]
 mod tests;

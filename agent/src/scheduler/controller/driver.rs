@@ -9,17 +9,18 @@ use tokio::time::Instant;
 
 use super::api::Condition;
 use super::cluster::{Changes, ClusterCache};
-use super::events::{self, EventType, EventWriter};
 use super::informers::{self, KINDS, Watched};
 use super::queue::SchedulingQueue;
-use super::report::{BindJob, Next, Outcome, ReportJob, Reporter};
+use super::report::{BindJob, Next, Outcome, REASON_FAILED, ReportJob, Reporter};
 use super::{ControllerConfig, ControllerError, Deps};
 use crate::forecast::ForecastView;
-use crate::scheduler::deferral::DeferralRequest;
-use crate::scheduler::{
-    Decision, Intensities, REASON_SCHEDULING_GATED, REASON_UNSCHEDULABLE, REASON_WAITING, SchedulerConfig,
-    schedule_one,
+use gridshift_core::scheduling::deferral::DeferralRequest;
+use gridshift_core::scheduling::{
+    Decision, REASON_SCHEDULING_GATED, REASON_UNSCHEDULABLE, REASON_WAITING, SchedulerConfig, schedule_one,
 };
+use gridshift_core::{Forecasts, Zone};
+use gridshift_ops::events::{EventType, EventWriter};
+use gridshift_ops::runtime::Shutdown;
 
 pub(super) struct Driver {
     cfg: ControllerConfig,
@@ -27,19 +28,17 @@ pub(super) struct Driver {
     leading: watch::Receiver<bool>,
     cache: ClusterCache,
     queue: SchedulingQueue,
-    intensities: Intensities,
+    /// The agent's forecasts (shared with the stream client, never copied).
+    forecasts: Forecasts,
     decisions: SchedulerConfig,
     /// A forecast has arrived since start (ends the data grace early).
     have_forecast: bool,
-    /// The forecast data `intensities` was built from (replaced, never mutated, by the
-    /// stream client when it changes).
-    zones: Option<Arc<std::collections::BTreeMap<String, gridshift_proto::Series>>>,
     started: Instant,
     synced: [bool; KINDS],
     reporter: Reporter,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     /// The zones configured on the command line (the first is the primary).
-    configured_zones: Vec<String>,
+    configured_zones: Vec<Zone>,
 }
 
 impl Driver {
@@ -61,10 +60,9 @@ impl Driver {
             configured_zones,
             cache: ClusterCache::new(&cfg.scheduler_name, cfg.zones.clone(), cfg.zone_map.clone()),
             queue: SchedulingQueue::new(cfg.queue),
-            intensities: Intensities::new(),
+            forecasts: Forecasts::default(),
             decisions: cfg.decisions.clone(),
             have_forecast: false,
-            zones: None,
             started: Instant::now(),
             synced: [false; KINDS],
             reporter,
@@ -74,11 +72,12 @@ impl Driver {
             deps,
         };
         let view = driver.deps.forecast.current();
+        driver.forecasts = view.forecasts.clone();
         driver.take_forecast(&view);
         driver
     }
 
-    pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
+    pub(super) async fn run(mut self, shutdown: Shutdown) -> Result<(), ControllerError> {
         let mut watches = informers::watch_cluster(&self.deps.client);
         let mut forecast = self.deps.forecast.clone();
         let mut forecast_open = true;
@@ -93,7 +92,7 @@ impl Driver {
             let clock = self.deps.clock.clone();
             tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                _ = shutdown.wait() => return Ok(()),
                 Some(outcome) = self.outcomes.recv() => self.on_outcome(outcome),
                 event = watches.events.recv() => match event {
                     Some(Ok(w)) => self.on_watched(w),
@@ -147,18 +146,10 @@ impl Driver {
     /// the hub also publish a view (contact time); they change nothing here.
     fn take_forecast(&mut self, view: &ForecastView) -> bool {
         self.have_forecast |= view.updated_at.is_some() || view.last_hub_contact.is_some();
-        let same = self.zones.as_ref().is_some_and(|z| Arc::ptr_eq(z, &view.zones))
-            && self.decisions.planner.staleness_bound == view.staleness_bound;
-        if same {
+        if self.forecasts.same_series(&view.forecasts) {
             return false;
         }
-        self.zones = Some(view.zones.clone());
-        let mut intensities = Intensities::new();
-        for series in view.zones.values() {
-            intensities.insert(series.clone());
-        }
-        self.intensities = intensities;
-        self.decisions.planner.staleness_bound = view.staleness_bound;
+        self.forecasts = view.forecasts.clone();
         true
     }
 
@@ -268,7 +259,7 @@ impl Driver {
         }
         let now = self.deps.clock.now();
         let started = std::time::Instant::now();
-        let decision = schedule_one(&self.decisions, &self.cache.snapshot, &info, &self.intensities, now);
+        let decision = schedule_one(&self.decisions, &self.cache.snapshot, &info, &self.forecasts, now);
         self.deps.metrics.decision_seconds.observe(started.elapsed().as_secs_f64());
         let Some(pending) = self.cache.pending.get_mut(&uid) else { return };
         let current = pending.condition.clone();
@@ -325,7 +316,7 @@ impl Driver {
                     pod,
                     condition: Condition { reason: REASON_UNSCHEDULABLE.into(), message: message.clone() },
                     current,
-                    event: Some((EventType::Warning, events::REASON_FAILED, message)),
+                    event: Some((EventType::Warning, REASON_FAILED, message)),
                     next: Next::Unschedulable,
                     announced: None,
                 });

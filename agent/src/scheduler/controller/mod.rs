@@ -1,8 +1,8 @@
 //! The carbon-aware scheduler's controller: the kube I/O around the pure decision
-//! core ([`crate::scheduler::schedule_one`]).
+//! core (`gridshift_core::scheduling::schedule_one`).
 //!
 //! - watches nodes, every non-terminal pod, and volume objects ([`informers`]) into
-//!   the core's [`Snapshot`](crate::scheduler::Snapshot) ([`cluster`]);
+//!   the core's `Snapshot` ([`cluster`]);
 //! - keeps pending pods with `spec.schedulerName == --scheduler-name` in a
 //!   [`queue`] with backoff, retry on cluster changes, and clock-driven deferral;
 //! - decides one pod at a time with the core, assumes the pod onto its node so the
@@ -12,34 +12,35 @@
 //! - reports like kube-scheduler: PodScheduled=False conditions and
 //!   `FailedScheduling` events "0/N nodes are available: …", `Scheduled` events;
 //!   waiting pods get PodScheduled=False reason `WaitingForCleanerEnergy` saying
-//!   until when and why, and an event ([`events`]);
+//!   until when and why, and an event;
 //! - annotates bound pods with their carbon accounting and exports it ([`metrics`]);
-//! - only the holder of the Lease binds ([`leader`]).
+//! - only the holder of the Lease binds (`gridshift_ops::runtime::LeaderGate`).
 //!
-//! Entry point: [`run`]. Flags: [`SchedulerArgs`].
+//! Entry point: [`run`] (or [`SchedulerComponent`]). Flags: [`SchedulerArgs`].
 pub mod api;
 pub mod args;
 pub mod cluster;
 mod driver;
-pub mod events;
 pub mod informers;
-pub mod leader;
 pub mod metrics;
 pub mod queue;
 mod report;
 
 use std::time::Duration;
 
-use gridshift_proto::SharedClock;
-use gridshift_proto::zones::ZoneMap;
+use futures::future::BoxFuture;
+use gridshift_core::scheduling::SchedulerConfig;
+use gridshift_core::zone_map::ZoneMap;
+use gridshift_core::{SharedClock, Zone};
+use gridshift_ops::runtime::{Component, ComponentError, LeaderElection, LeaderGate, Shutdown};
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 pub use args::SchedulerArgs;
-pub use leader::LeaderConfig;
 pub use metrics::SchedulerMetrics;
 pub use queue::QueueConfig;
+pub use report::{REASON_FAILED, REASON_INVALID_DEFERRAL, REASON_SCHEDULED, REASON_STARTING_NOW};
 
-use super::SchedulerConfig;
 use super::adapter::ZoneConfig;
 use crate::forecast::ForecastHandle;
 
@@ -48,11 +49,11 @@ pub struct ControllerConfig {
     pub scheduler_name: String,
     pub zones: ZoneConfig,
     pub zone_map: ZoneMap,
-    /// Score weights and the deferral planner's settings. The planner's staleness
-    /// bound is replaced by the hub's, as announced on the forecast stream.
+    /// Score weights and the deferral planner's settings (the staleness bound is the
+    /// forecasts', as the hub announces it).
     pub decisions: SchedulerConfig,
     pub queue: QueueConfig,
-    pub leader: LeaderConfig,
+    pub leader: LeaderElection,
     /// Deferrable pods are not released for lack of data during this long after
     /// start, unless a forecast arrives earlier (see [`SchedulerArgs`]).
     pub data_grace: Duration,
@@ -69,7 +70,7 @@ impl ControllerConfig {
             zone_map: ZoneMap::builtin(),
             decisions: SchedulerConfig::default(),
             queue: QueueConfig::default(),
-            leader: LeaderConfig::new("gridshift-system", "gridshift-scheduler", identity),
+            leader: LeaderElection::new("gridshift-system", "gridshift-scheduler", identity),
             data_grace: Duration::from_secs(30),
             bind_concurrency: 16,
         }
@@ -86,7 +87,7 @@ pub struct Deps {
     /// The zones the agent asks the hub for (its `Hello`). When given, the grid zones
     /// of the cluster's nodes are added to the configured ones, so the hub streams
     /// the forecasts the scheduler needs.
-    pub node_zones: Option<watch::Sender<Vec<String>>>,
+    pub node_zones: Option<watch::Sender<Vec<Zone>>>,
     /// Where bound and deferred pods are reported to the hub.
     pub status: Option<crate::status::StatusReporter>,
 }
@@ -97,26 +98,46 @@ pub enum ControllerError {
     WatchesEnded,
 }
 
-/// Runs the scheduler until `shutdown` turns true. Watches start at once; decisions
-/// start when every watch has listed and this replica holds the lease.
-pub async fn run(
-    cfg: ControllerConfig,
-    deps: Deps,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), ControllerError> {
+/// Runs the scheduler until `shutdown`. Watches start at once; decisions start when
+/// every watch has listed and this replica holds the lease.
+pub async fn run(cfg: ControllerConfig, deps: Deps, shutdown: Shutdown) -> Result<(), ControllerError> {
     tracing::info!(
         scheduler = cfg.scheduler_name,
         identity = cfg.leader.identity,
         leader_election = cfg.leader.enabled,
         "carbon-aware scheduler starting"
     );
-    let (leading, election) = leader::spawn(deps.client.clone(), cfg.leader.clone(), shutdown.clone());
-    let result = driver::Driver::new(cfg, deps, leading).run(shutdown).await;
-    if result.is_ok() {
+    let gate = LeaderGate::spawn(deps.client.clone(), cfg.leader.clone(), shutdown.clone());
+    let result = driver::Driver::new(cfg, deps, gate.leading()).run(shutdown).await;
+    match result {
         // The election task sees the same shutdown and releases the lease.
-        let _ = election.await;
-    } else {
-        election.abort();
+        Ok(()) => gate.stopped().await,
+        // Decisions stopped: stop renewing, so the lease expires and a standby takes over.
+        Err(_) => gate.abort(),
     }
     result
+}
+
+/// The scheduler as a component of the agent.
+pub struct SchedulerComponent {
+    pub config: ControllerConfig,
+    pub deps: Deps,
+}
+
+impl Component for SchedulerComponent {
+    fn name(&self) -> &'static str {
+        "carbon-aware scheduler"
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.deps.metrics.register(registry);
+    }
+
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            let this = *self;
+            run(this.config, this.deps, shutdown).await?;
+            Ok(())
+        })
+    }
 }

@@ -321,9 +321,8 @@ impl SchedulingQueue {
 /// `initial × 2^(failures−1)`, capped at `max`; no jitter, as kube-scheduler's
 /// pod backoff (retries are per pod, already spread by when each failed).
 fn backoff(cfg: &QueueConfig, failures: u32) -> Duration {
-    gridshift_proto::backoff::delay(cfg.initial_backoff, cfg.max_backoff, failures, 1.0)
+    gridshift_core::backoff::delay(cfg.initial_backoff, cfg.max_backoff, failures, 1.0)
 }
 
 #[cfg(test)]
-#[path = "queue_tests.rs"]
 mod tests;

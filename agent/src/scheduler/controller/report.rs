@@ -3,14 +3,22 @@
 //! condition and its event. Each task ends by telling the loop what to do with the pod.
 use std::sync::Arc;
 
-use gridshift_proto::SharedClock;
+use gridshift_core::SharedClock;
+use gridshift_ops::events::{Event, EventType, EventWriter};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::api::{self, BindError, Condition};
-use super::events::{self, EventType, EventWriter};
 use super::metrics::SchedulerMetrics;
+
+/// Event reasons, as kube-scheduler writes them, plus ours for deferral.
+pub const REASON_SCHEDULED: &str = "Scheduled";
+pub const REASON_FAILED: &str = "FailedScheduling";
+/// An opted-in pod starts now rather than later (the message says why).
+pub const REASON_STARTING_NOW: &str = "StartingNow";
+/// The deferral annotations could not be read; the pod was scheduled at once.
+pub const REASON_INVALID_DEFERRAL: &str = "InvalidDeferral";
 
 /// What the loop does with the pod next.
 #[derive(Debug)]
@@ -63,7 +71,7 @@ pub struct BindJob {
     pub uid: String,
     pub pod: Arc<Pod>,
     pub node: String,
-    pub zone: Option<String>,
+    pub zone: Option<gridshift_core::Zone>,
     pub intensity: Option<f64>,
     pub baseline: Option<f64>,
     pub first_seen: Timestamp,
@@ -144,7 +152,7 @@ impl Reporter {
                 self.metrics.api_errors.inc();
                 tracing::warn!(pod = pod_name(&job.pod), node = job.node, error = %e, "binding failed");
                 let note = format!("Binding rejected: {e}");
-                self.event(&job.pod, EventType::Warning, events::REASON_FAILED, "Binding", &note).await;
+                self.event(&job.pod, EventType::Warning, REASON_FAILED, "Binding", &note).await;
                 Outcome::BindFailed { uid }
             }
         }
@@ -154,9 +162,9 @@ impl Reporter {
         let pod = &job.pod;
         if let Some((note, invalid)) = &job.deferral_note {
             let (t, reason) = if *invalid {
-                (EventType::Warning, events::REASON_INVALID_DEFERRAL)
+                (EventType::Warning, REASON_INVALID_DEFERRAL)
             } else {
-                (EventType::Normal, events::REASON_STARTING_NOW)
+                (EventType::Normal, REASON_STARTING_NOW)
             };
             self.event(pod, t, reason, "Scheduling", note).await;
         }
@@ -168,7 +176,7 @@ impl Reporter {
             }
             note.push(')');
         }
-        self.event(pod, EventType::Normal, events::REASON_SCHEDULED, "Binding", &note).await;
+        self.event(pod, EventType::Normal, REASON_SCHEDULED, "Binding", &note).await;
     }
 
     async fn report(&self, job: ReportJob) -> Outcome {
@@ -190,7 +198,14 @@ impl Reporter {
     }
 
     async fn event(&self, pod: &Pod, t: EventType, reason: &str, action: &str, note: &str) {
-        if let Err(e) = self.events.publish(&api::pod_ref(pod), t, reason, action, note).await {
+        let event = Event {
+            type_: t,
+            reason: reason.into(),
+            note: note.into(),
+            action: action.into(),
+            related: None,
+        };
+        if let Err(e) = self.events.publish(&event, &api::pod_ref(pod)).await {
             self.metrics.api_errors.inc();
             tracing::debug!(pod = pod_name(pod), reason, error = %e, "cannot write event");
         }

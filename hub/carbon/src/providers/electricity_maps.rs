@@ -7,7 +7,7 @@ use crate::error::ProviderError;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use futures::future::BoxFuture;
-use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
+use gridshift_core::{ForecastPoint, Series, SharedClock, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -182,14 +182,14 @@ impl ElectricityMaps {
         non_empty(to_points(r.data, false)?, "past range", zone)
     }
 
-    async fn fetch_series(&self, zone: &str) -> Result<Series, ProviderError> {
+    async fn fetch_series(&self, zone: &Zone) -> Result<Series, ProviderError> {
         // Latest first: `Series::new` keeps the first of overlapping points, so
         // the measured hour wins over a forecast for the same hour.
         let mut points = self.latest(zone).await?;
         if self.cfg.forecast {
             points.extend(self.forecast(zone).await?);
         }
-        Ok(Series::new(zone, self.clock.now(), Signal::Average, points))
+        Ok(Series::new(zone.clone(), self.clock.now(), Signal::Average, points))
     }
 }
 
@@ -242,7 +242,7 @@ impl Provider for ElectricityMaps {
         SignedDuration::from_hours(1)
     }
 
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
         Box::pin(self.fetch_series(zone))
     }
 }

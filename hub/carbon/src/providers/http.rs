@@ -10,10 +10,6 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
-/// Plausible carbon intensities are 0..~1,700 g/kWh (lignite, marginal coal);
-/// anything above this bound is a unit or parsing error upstream.
-pub const MAX_PLAUSIBLE_G_PER_KWH: f64 = 3000.0;
-
 /// A completed HTTP exchange (any status).
 #[derive(Debug)]
 pub struct Reply {
@@ -185,19 +181,8 @@ pub fn decode_json<T: DeserializeOwned>(provider: &str, body: &[u8]) -> Result<T
 /// treat a null as a gap, but a negative or absurd number means the whole
 /// response is suspect (a unit change, a parsing bug upstream) and is refused.
 pub fn check_value(provider: &str, value: f64, at: &str) -> Result<f64, ProviderError> {
-    if !value.is_finite() {
-        return Err(ProviderError::invalid(provider, format!("non-finite value at {at}")));
-    }
-    if value < 0.0 {
-        return Err(ProviderError::invalid(provider, format!("negative intensity {value} at {at}")));
-    }
-    if value > MAX_PLAUSIBLE_G_PER_KWH {
-        return Err(ProviderError::invalid(
-            provider,
-            format!("implausible intensity {value} g/kWh at {at} (bound {MAX_PLAUSIBLE_G_PER_KWH})"),
-        ));
-    }
-    Ok(value)
+    gridshift_core::series::check_intensity(value, at)
+        .map_err(|detail| ProviderError::invalid(provider, detail))
 }
 
 /// Parses a provider timestamp, accepting RFC 3339 with or without seconds

@@ -3,8 +3,8 @@
 //! average or marginal signal) or a classified [`ProviderError`].
 use crate::error::ProviderError;
 use futures::future::BoxFuture;
-use gridshift_proto::{Series, Signal};
-use jiff::{SignedDuration, Timestamp};
+use gridshift_core::{Series, Signal, Zone};
+use jiff::SignedDuration;
 
 pub mod electricity_maps;
 pub mod http;
@@ -13,7 +13,8 @@ pub mod uk;
 pub mod watttime;
 
 pub use electricity_maps::{ElectricityMaps, ElectricityMapsConfig};
-pub use replay::{ReplayProvider, Trace};
+pub use gridshift_core::trace::{Trace, floor_to};
+pub use replay::ReplayProvider;
 pub use uk::{UkCarbonIntensity, UkConfig};
 pub use watttime::{WattTime, WattTimeConfig};
 
@@ -37,12 +38,5 @@ pub trait Provider: Send + Sync + 'static {
     /// Fetches current and (where the provider has it) forecast data for
     /// `zone`. Exactly one logical fetch; the store guarantees it is called at
     /// most once per zone per refresh.
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>>;
-}
-
-/// Floors `t` to a multiple of `step` since the Unix epoch (pure).
-pub fn floor_to(t: Timestamp, step: SignedDuration) -> Timestamp {
-    let step = step.as_secs().max(1);
-    let secs = t.as_second().div_euclid(step) * step;
-    Timestamp::from_second(secs).unwrap_or(t)
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>>;
 }

@@ -7,11 +7,11 @@
 //! number of weeks (364 days for a year-long trace), so time of day and day of
 //! week still line up with the recording. Replayed forecasts are perfect
 //! (they are the recorded values); missing hours in a trace stay gaps.
-use super::http::check_value;
-use super::{Provider, floor_to};
+use super::Provider;
 use crate::error::ProviderError;
 use futures::future::BoxFuture;
-use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
+use gridshift_core::trace::{Trace, TraceError, floor_to, load_dir};
+use gridshift_core::{ForecastPoint, Series, SharedClock, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,117 +19,9 @@ use std::sync::Arc;
 
 pub const NAME: &str = "replay";
 const HOUR: SignedDuration = SignedDuration::from_hours(1);
-const WEEK: SignedDuration = SignedDuration::from_hours(24 * 7);
-
-/// One zone's recorded hourly values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trace {
-    /// Sorted by time, one value per hour at most.
-    points: Vec<(Timestamp, f64)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TraceError {
-    #[error("{file}: cannot read: {reason}")]
-    Io { file: String, reason: String },
-    #[error("{file}:{line}: {reason}")]
-    Parse { file: String, line: usize, reason: String },
-    #[error("{0}: no data rows")]
-    Empty(String),
-}
-
-impl Trace {
-    pub fn first(&self) -> Timestamp {
-        self.points[0].0
-    }
-
-    /// The end of the last recorded hour.
-    pub fn end(&self) -> Timestamp {
-        self.points[self.points.len() - 1].0 + HOUR
-    }
-
-    pub fn len(&self) -> usize {
-        self.points.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
-    }
-
-    /// The recorded value for the hour starting at `t` (exact), if any.
-    pub fn value_at(&self, t: Timestamp) -> Option<f64> {
-        self.points.binary_search_by_key(&t, |(ts, _)| *ts).ok().map(|i| self.points[i].1)
-    }
-
-    /// The whole-weeks period used to wrap time into the trace.
-    pub fn period(&self) -> SignedDuration {
-        let span = self.end().duration_since(self.first());
-        let weeks = span.as_secs() / WEEK.as_secs();
-        if weeks >= 1 { SignedDuration::from_secs(weeks * WEEK.as_secs()) } else { span }
-    }
-
-    /// The trace instant that plays at wall instant `t` (pure).
-    pub fn map_time(&self, t: Timestamp) -> Timestamp {
-        map_into(t, self.first(), self.end(), self.period())
-    }
-}
-
-/// `t` itself when it lies in `[first, end)`, else `first + (t - first) mod period`.
-pub fn map_into(t: Timestamp, first: Timestamp, end: Timestamp, period: SignedDuration) -> Timestamp {
-    if (first..end).contains(&t) || period <= SignedDuration::ZERO {
-        return t;
-    }
-    let offset = t.duration_since(first).as_secs().rem_euclid(period.as_secs());
-    first + SignedDuration::from_secs(offset)
-}
-
-/// Parses one CSV text into per-zone traces. Rows with an empty value are
-/// gaps; malformed rows are errors with their line number.
-pub fn parse_csv(file: &str, text: &str) -> Result<BTreeMap<String, Trace>, TraceError> {
-    let mut zones: BTreeMap<String, Vec<(Timestamp, f64)>> = BTreeMap::new();
-    let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, h)| h.trim().to_ascii_lowercase()).unwrap_or_default();
-    if header != "timestamp_utc,zone,gco2_per_kwh" {
-        return Err(TraceError::Parse {
-            file: file.into(),
-            line: 1,
-            reason: format!("expected header timestamp_utc,zone,gco2_per_kwh, got {header:?}"),
-        });
-    }
-    for (idx, line) in lines {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |reason: String| TraceError::Parse { file: file.into(), line: idx + 1, reason };
-        let mut cols = line.split(',');
-        let (Some(ts), Some(zone), Some(value), None) = (cols.next(), cols.next(), cols.next(), cols.next())
-        else {
-            return Err(bad("expected 3 columns".into()));
-        };
-        if value.trim().is_empty() {
-            continue;
-        }
-        let ts: Timestamp = ts.trim().parse().map_err(|e| bad(format!("bad timestamp: {e}")))?;
-        let value: f64 = value.trim().parse().map_err(|e| bad(format!("bad value: {e}")))?;
-        let value = check_value(NAME, value, &ts.to_string()).map_err(|e| bad(e.to_string()))?;
-        zones.entry(zone.trim().to_string()).or_default().push((floor_to(ts, HOUR), value));
-    }
-    if zones.is_empty() {
-        return Err(TraceError::Empty(file.into()));
-    }
-    Ok(zones
-        .into_iter()
-        .map(|(zone, mut points)| {
-            points.sort_by_key(|(t, _)| *t);
-            points.dedup_by_key(|(t, _)| *t);
-            (zone, Trace { points })
-        })
-        .collect())
-}
 
 pub struct ReplayProvider {
-    traces: BTreeMap<String, Trace>,
+    traces: BTreeMap<Zone, Trace>,
     horizon: SignedDuration,
     clock: SharedClock,
 }
@@ -145,36 +37,17 @@ impl std::fmt::Debug for ReplayProvider {
 
 impl ReplayProvider {
     /// `horizon`: how far ahead the replayed forecast reaches.
-    pub fn new(traces: BTreeMap<String, Trace>, horizon: SignedDuration, clock: SharedClock) -> Self {
+    pub fn new(traces: BTreeMap<Zone, Trace>, horizon: SignedDuration, clock: SharedClock) -> Self {
         Self { traces, horizon, clock }
     }
 
     /// Loads every `*.csv` in `dir`.
     pub fn from_dir(dir: &Path, horizon: SignedDuration, clock: SharedClock) -> Result<Self, TraceError> {
-        let io =
-            |e: std::io::Error| TraceError::Io { file: dir.display().to_string(), reason: e.to_string() };
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        files.sort();
-        let mut traces = BTreeMap::new();
-        for f in &files {
-            let name = f.display().to_string();
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| TraceError::Io { file: name.clone(), reason: e.to_string() })?;
-            traces.extend(parse_csv(&name, &text)?);
-        }
-        if traces.is_empty() {
-            return Err(TraceError::Empty(format!("{} (no *.csv files)", dir.display())));
-        }
-        Ok(Self::new(traces, horizon, clock))
+        Ok(Self::new(load_dir(dir)?, horizon, clock))
     }
 
     pub fn zones(&self) -> impl Iterator<Item = &str> {
-        self.traces.keys().map(String::as_str)
+        self.traces.keys().map(Zone::as_str)
     }
 
     pub fn trace(&self, zone: &str) -> Option<&Trace> {
@@ -182,11 +55,11 @@ impl ReplayProvider {
     }
 
     /// The series played at `now` (pure given the traces).
-    pub fn series_at(&self, zone: &str, now: Timestamp) -> Result<Series, ProviderError> {
-        let trace = self
-            .traces
-            .get(zone)
-            .ok_or_else(|| ProviderError::UnsupportedZone { provider: NAME.into(), zone: zone.into() })?;
+    pub fn series_at(&self, zone: &Zone, now: Timestamp) -> Result<Series, ProviderError> {
+        let trace = self.traces.get(zone).ok_or_else(|| ProviderError::UnsupportedZone {
+            provider: NAME.into(),
+            zone: zone.to_string(),
+        })?;
         let provider: Arc<str> = Arc::from(NAME);
         let start = floor_to(now, HOUR);
         let hours = self.horizon.as_secs().div_euclid(HOUR.as_secs()).max(0);
@@ -205,7 +78,7 @@ impl ReplayProvider {
         if points.is_empty() {
             return Err(ProviderError::invalid(NAME, format!("trace for {zone} has no data around {now}")));
         }
-        Ok(Series::new(zone, now, Signal::Average, points))
+        Ok(Series::new(zone.clone(), now, Signal::Average, points))
     }
 }
 
@@ -226,43 +99,8 @@ impl Provider for ReplayProvider {
         self.traces.contains_key(zone)
     }
 
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
         let result = self.series_at(zone, self.clock.now());
         Box::pin(async move { result })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_parsing_gaps_and_errors() {
-        let text = "timestamp_utc,zone,gco2_per_kwh\n2022-01-01T01:00:00Z,GB,70\n2022-01-01T00:00:00Z,GB,72\n\
-                    2022-01-01T02:00:00Z,GB,\n2022-01-01T00:00:00Z,DE,400\n";
-        let t = parse_csv("t.csv", text).unwrap();
-        assert_eq!(t["GB"].len(), 2);
-        assert_eq!(t["GB"].value_at("2022-01-01T00:00:00Z".parse().unwrap()), Some(72.0));
-        assert_eq!(t["DE"].len(), 1);
-        let e =
-            parse_csv("t.csv", "timestamp_utc,zone,gco2_per_kwh\n2022-01-01T00:00:00Z,GB,-5\n").unwrap_err();
-        assert!(e.to_string().starts_with("t.csv:2:"), "{e}");
-        assert!(parse_csv("t.csv", "a,b\n").is_err());
-        assert!(matches!(parse_csv("t.csv", "timestamp_utc,zone,gco2_per_kwh\n"), Err(TraceError::Empty(_))));
-    }
-
-    #[test]
-    fn wraps_by_whole_weeks() {
-        let first: Timestamp = "2022-01-01T00:00:00Z".parse().unwrap();
-        let end = first + SignedDuration::from_hours(24 * 365);
-        let period = SignedDuration::from_hours(24 * 364);
-        let inside: Timestamp = "2022-06-01T10:00:00Z".parse().unwrap();
-        assert_eq!(map_into(inside, first, end, period), inside);
-        let later: Timestamp = "2024-06-01T10:00:00Z".parse().unwrap();
-        let mapped = map_into(later, first, end, period);
-        assert!((first..end).contains(&mapped));
-        assert_eq!(mapped.strftime("%a %H:%M").to_string(), later.strftime("%a %H:%M").to_string());
-        let before: Timestamp = "2021-12-31T23:00:00Z".parse().unwrap();
-        assert!((first..end).contains(&map_into(before, first, end, period)));
     }
 }

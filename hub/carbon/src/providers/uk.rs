@@ -11,7 +11,7 @@ use super::{Provider, floor_to};
 use crate::error::ProviderError;
 use crate::metrics::Metrics;
 use futures::future::BoxFuture;
-use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
+use gridshift_core::{ForecastPoint, Series, SharedClock, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -144,13 +144,15 @@ impl UkCarbonIntensity {
         to_points(slots, &format!("{REGION_PREFIX}{regionid}"))
     }
 
-    async fn fetch_series(&self, zone: &str) -> Result<Series, ProviderError> {
+    async fn fetch_series(&self, zone: &Zone) -> Result<Series, ProviderError> {
         let points = match parse_zone(zone) {
             Some(UkZone::National) => self.national().await?,
             Some(UkZone::Region(id)) => self.regional(id).await?,
-            None => return Err(ProviderError::UnsupportedZone { provider: NAME.into(), zone: zone.into() }),
+            None => {
+                return Err(ProviderError::UnsupportedZone { provider: NAME.into(), zone: zone.to_string() });
+            }
         };
-        Ok(Series::new(zone, self.clock.now(), Signal::Average, points))
+        Ok(Series::new(zone.clone(), self.clock.now(), Signal::Average, points))
     }
 }
 
@@ -203,7 +205,7 @@ impl Provider for UkCarbonIntensity {
         parse_zone(zone).is_some()
     }
 
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
         Box::pin(self.fetch_series(zone))
     }
 }

@@ -8,7 +8,7 @@ use crate::error::ProviderError;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use futures::future::BoxFuture;
-use gridshift_proto::{ForecastPoint, Series, SharedClock, Signal};
+use gridshift_core::{ForecastPoint, Series, SharedClock, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -34,7 +34,7 @@ pub struct WattTimeConfig {
     pub horizon_hours: u32,
     pub signal_type: String,
     /// Zone key -> WattTime region, over the built-in table in
-    /// `gridshift_proto::zones::WATTTIME_REGIONS`.
+    /// `gridshift_core::zone_map::WATTTIME_REGIONS`.
     pub regions: BTreeMap<String, String>,
 }
 
@@ -149,7 +149,7 @@ impl WattTime {
             .regions
             .get(zone)
             .cloned()
-            .or_else(|| gridshift_proto::zones::watttime_region(zone).map(str::to_string))
+            .or_else(|| gridshift_core::zone_map::watttime_region(zone).map(str::to_string))
             .unwrap_or_else(|| zone.to_string())
     }
 
@@ -274,9 +274,9 @@ impl WattTime {
         self.http.decode(&reply.body)
     }
 
-    async fn fetch_series(&self, zone: &str) -> Result<Series, ProviderError> {
+    async fn fetch_series(&self, zone: &Zone) -> Result<Series, ProviderError> {
         let points = self.forecast(zone).await?;
-        Ok(Series::new(zone, self.clock.now(), Signal::Marginal, points))
+        Ok(Series::new(zone.clone(), self.clock.now(), Signal::Marginal, points))
     }
 }
 
@@ -322,7 +322,7 @@ impl Provider for WattTime {
         SignedDuration::from_mins(5)
     }
 
-    fn fetch<'a>(&'a self, zone: &'a str) -> BoxFuture<'a, Result<Series, ProviderError>> {
+    fn fetch<'a>(&'a self, zone: &'a Zone) -> BoxFuture<'a, Result<Series, ProviderError>> {
         Box::pin(self.fetch_series(zone))
     }
 }

@@ -1,7 +1,10 @@
 //! The forecast store: fetches every wanted zone once per refresh through the
 //! provider chain, keeps the last good series (with its age) until the
-//! staleness bound, backs off failing providers, persists its state, and
-//! publishes through a [`ForecastSink`].
+//! staleness bound, backs off failing providers and persists its state.
+//!
+//! The store's [`Forecasts`] are the hub's one source of truth for the latest
+//! forecasts: readers watch them ([`ForecastStore::watch`]), and the one
+//! [`ForecastSink`] (the hub's distribution core) hears of every change in order.
 //!
 //! Guarantees (DESIGN §3 invariant 5):
 //! - one upstream fetch per zone per refresh, however many clusters and
@@ -18,7 +21,7 @@ use crate::chain::{ProviderChain, earliest_retry, plan_attempts};
 use crate::error::ProviderError;
 use crate::metrics::Metrics;
 use futures::StreamExt;
-use gridshift_proto::{Series, SharedClock};
+use gridshift_core::{DEFAULT_STALENESS_BOUND, Forecasts, Series, SharedClock, Zone};
 use jiff::{SignedDuration, Timestamp};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,19 +35,19 @@ pub mod schedule;
 pub use persist::{FileBackend, PersistBackend, PersistError, PersistedState};
 pub use schedule::{RefreshTiming, next_refresh};
 
-/// Where fresh series go (the hub wires this to its Distributor).
+/// Hears of every change to the store's forecasts, synchronously and in order (the
+/// hub wires this to its distribution core).
 pub trait ForecastSink: Send + Sync + 'static {
-    /// New data for some zones; the latest series of a zone wins.
-    fn publish(&self, series: &[Series]);
-
-    /// These zones have no usable data any more (the last good series aged past
-    /// the staleness bound). Consumers fail open.
-    fn withdraw(&self, _zones: &[String]) {}
+    /// `forecasts` is the store's new state: the `published` zones have new series
+    /// (the latest series of a zone wins) and the `withdrawn` zones have no usable
+    /// data any more (their last good series aged past the staleness bound:
+    /// consumers fail open).
+    fn update(&self, forecasts: &Forecasts, published: &[Zone], withdrawn: &[Zone]);
 }
 
 /// The zones to fetch, asked before every refresh (the hub learns them from
 /// agents and policies, e.g. `move || distributor.wanted_zones()`).
-pub type WantedZones = Arc<dyn Fn() -> BTreeSet<String> + Send + Sync>;
+pub type WantedZones = Arc<dyn Fn() -> BTreeSet<Zone> + Send + Sync>;
 
 /// A source of jitter in `[0, 1)`; injectable so tests can pin schedules.
 pub type JitterSource = Arc<dyn Fn() -> f64 + Send + Sync>;
@@ -60,7 +63,7 @@ pub struct StoreConfig {
     /// How often `run` re-reads the wanted zones when nothing else wakes it.
     pub poll_interval: SignedDuration,
     /// Zones always fetched, wanted or not (e.g. from `--carbon-zones`).
-    pub static_zones: BTreeSet<String>,
+    pub static_zones: BTreeSet<Zone>,
 }
 
 impl Default for StoreConfig {
@@ -68,7 +71,7 @@ impl Default for StoreConfig {
         Self {
             timing: RefreshTiming::default(),
             backoff: BackoffPolicy::default(),
-            staleness_bound: SignedDuration::from_hours(6),
+            staleness_bound: DEFAULT_STALENESS_BOUND,
             max_concurrency: 4,
             poll_interval: SignedDuration::from_secs(15),
             static_zones: BTreeSet::new(),
@@ -86,7 +89,7 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    pub fn wanted_zones(mut self, f: impl Fn() -> BTreeSet<String> + Send + Sync + 'static) -> Self {
+    pub fn wanted_zones(mut self, f: impl Fn() -> BTreeSet<Zone> + Send + Sync + 'static) -> Self {
         self.wanted = Some(Arc::new(f));
         self
     }
@@ -110,7 +113,7 @@ impl StoreOptions {
 /// What the store knows about one zone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneStatus {
-    pub zone: String,
+    pub zone: Zone,
     /// The last good series, while younger than the staleness bound.
     pub last_good: Option<Series>,
     pub age: Option<SignedDuration>,
@@ -124,18 +127,18 @@ pub struct ZoneStatus {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RefreshReport {
     /// (zone, provider that served it).
-    pub fetched: Vec<(String, String)>,
+    pub fetched: Vec<(Zone, String)>,
     /// Zones where every provider tried failed, with the last error.
-    pub failed: Vec<(String, ProviderError)>,
+    pub failed: Vec<(Zone, ProviderError)>,
     /// Due zones whose every provider was backing off.
-    pub backing_off: Vec<String>,
+    pub backing_off: Vec<Zone>,
     /// Zones whose last good data aged out.
-    pub withdrawn: Vec<String>,
+    pub withdrawn: Vec<Zone>,
 }
 
+/// How the store is getting on with one zone (its data is in the published forecasts).
 #[derive(Debug)]
 struct ZoneState {
-    last_good: Option<Series>,
     next_due: Timestamp,
     last_error: Option<ProviderError>,
     failures: u32,
@@ -145,7 +148,7 @@ struct ZoneState {
 
 impl ZoneState {
     fn new(now: Timestamp) -> Self {
-        Self { last_good: None, next_due: now, last_error: None, failures: 0, shown: None }
+        Self { next_due: now, last_error: None, failures: 0, shown: None }
     }
 }
 
@@ -157,16 +160,16 @@ struct Backoff {
 
 #[derive(Debug, Default)]
 struct State {
-    zones: BTreeMap<String, ZoneState>,
+    zones: BTreeMap<Zone, ZoneState>,
     /// (provider index, zone) -> backoff.
-    backoff: HashMap<(usize, String), Backoff>,
+    backoff: HashMap<(usize, Zone), Backoff>,
     /// Provider index -> account-wide rate limit.
     rate_limited_until: HashMap<usize, Timestamp>,
 }
 
 impl State {
-    fn blocked_until(&self, provider: usize, zone: &str) -> Option<Timestamp> {
-        let b = self.backoff.get(&(provider, zone.to_string())).map(|b| b.until);
+    fn blocked_until(&self, provider: usize, zone: &Zone) -> Option<Timestamp> {
+        let b = self.backoff.get(&(provider, zone.clone())).map(|b| b.until);
         let r = self.rate_limited_until.get(&provider).copied();
         b.max(r)
     }
@@ -179,6 +182,8 @@ struct Inner {
     sink: Arc<dyn ForecastSink>,
     opts: StoreOptions,
     state: Mutex<State>,
+    /// The last good series of every zone, while younger than the staleness bound.
+    latest: tokio::sync::watch::Sender<Forecasts>,
     /// Serialises refreshes: two concurrent callers never fetch a zone twice.
     refresh_lock: tokio::sync::Mutex<()>,
     wake: Notify,
@@ -226,6 +231,7 @@ impl ForecastStore {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                latest: tokio::sync::watch::Sender::new(Forecasts::new(config.staleness_bound)),
                 cfg: config,
                 chain,
                 clock,
@@ -247,7 +253,7 @@ impl ForecastStore {
     }
 
     /// The configured static zones plus whatever the wanted-zones callback says.
-    pub fn wanted_zones(&self) -> BTreeSet<String> {
+    pub fn wanted_zones(&self) -> BTreeSet<Zone> {
         let mut zones = self.inner.cfg.static_zones.clone();
         if let Some(f) = &self.inner.opts.wanted {
             zones.extend(f());
@@ -268,21 +274,46 @@ impl ForecastStore {
         self.inner.wake.notify_one();
     }
 
+    /// The last good series of every zone younger than the staleness bound.
+    pub fn forecasts(&self) -> Forecasts {
+        self.inner.latest.borrow().clone()
+    }
+
+    /// The forecasts as they change: what readers (the placement controller) wait on.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<Forecasts> {
+        self.inner.latest.subscribe()
+    }
+
     /// The last good series of `zone`, if it has one younger than the bound.
     pub fn series(&self, zone: &str) -> Option<Series> {
-        self.inner.state.lock().zones.get(zone).and_then(|z| z.last_good.clone())
+        self.inner.latest.borrow().get(zone).cloned()
     }
 
     pub fn status(&self, zone: &str) -> Option<ZoneStatus> {
         let now = self.inner.clock.now();
+        let latest = self.forecasts();
         let state = self.inner.state.lock();
-        state.zones.get(zone).map(|z| status_of(zone, z, now))
+        state.zones.get_key_value(zone).map(|(zone, z)| status_of(zone, z, &latest, now))
     }
 
     pub fn statuses(&self) -> Vec<ZoneStatus> {
         let now = self.inner.clock.now();
+        let latest = self.forecasts();
         let state = self.inner.state.lock();
-        state.zones.iter().map(|(zone, z)| status_of(zone, z, now)).collect()
+        state.zones.iter().map(|(zone, z)| status_of(zone, z, &latest, now)).collect()
+    }
+
+    /// Applies a change to the forecasts and tells the sink, under the forecasts' lock
+    /// so the sink hears changes in the order they were made.
+    fn change(&self, published: Vec<Series>, withdrawn: &[Zone]) {
+        let zones: Vec<Zone> = published.iter().map(|s| s.zone.clone()).collect();
+        self.inner.latest.send_modify(|latest| {
+            latest.extend(published);
+            for z in withdrawn {
+                latest.remove(z);
+            }
+            self.inner.sink.update(latest, &zones, withdrawn);
+        });
     }
 
     /// Fetches every wanted zone that is due, publishes what arrived, withdraws
@@ -291,13 +322,13 @@ impl ForecastStore {
         let _serial = self.inner.refresh_lock.lock().await;
         let now = self.inner.clock.now();
         let wanted = self.wanted_zones();
-        let due: Vec<String> = {
+        let due: Vec<Zone> = {
             let state = self.inner.state.lock();
             wanted.into_iter().filter(|z| state.zones.get(z).is_none_or(|s| now >= s.next_due)).collect()
         };
 
         let concurrency = self.inner.cfg.max_concurrency.max(1);
-        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(due)
+        let outcomes: Vec<(Zone, Outcome)> = futures::stream::iter(due)
             .map(|zone| async move {
                 let outcome = self.refresh_zone(&zone).await;
                 (zone, outcome)
@@ -322,7 +353,6 @@ impl ForecastStore {
                             next_refresh(now, provider.resolution(), &self.inner.cfg.timing, self.jitter());
                         z.last_error = None;
                         z.failures = 0;
-                        z.last_good = Some(series.clone());
                         report.fetched.push((zone, provider.name().to_string()));
                         publish.push(series);
                     }
@@ -340,7 +370,7 @@ impl ForecastStore {
             }
         }
         if !publish.is_empty() {
-            self.inner.sink.publish(&publish);
+            self.change(publish, &[]);
         }
         report.withdrawn = self.expire_stale();
         self.update_metrics();
@@ -352,7 +382,7 @@ impl ForecastStore {
 
     /// One zone through the chain: each available provider at most once, in
     /// order, until one succeeds.
-    async fn refresh_zone(&self, zone: &str) -> Outcome {
+    async fn refresh_zone(&self, zone: &Zone) -> Outcome {
         let order = self.inner.chain.order_for(zone);
         if order.is_empty() {
             return Outcome::Failed(ProviderError::UnsupportedZone {
@@ -383,9 +413,9 @@ impl ForecastStore {
             });
             match result {
                 Ok(series) => {
-                    self.inner.state.lock().backoff.remove(&(idx, zone.to_string()));
+                    self.inner.state.lock().backoff.remove(&(idx, zone.clone()));
                     tracing::debug!(
-                        zone,
+                        %zone,
                         provider = provider.name(),
                         points = series.points.len(),
                         "fetched"
@@ -404,13 +434,13 @@ impl ForecastStore {
         }
     }
 
-    fn record_failure(&self, idx: usize, zone: &str, err: &ProviderError) {
+    fn record_failure(&self, idx: usize, zone: &Zone, err: &ProviderError) {
         let provider = self.inner.chain.provider(idx).name();
         self.inner.opts.metrics.observe_error(provider, err.kind().as_str());
         let now = self.inner.clock.now();
         let jitter = self.jitter();
         let mut state = self.inner.state.lock();
-        let key = (idx, zone.to_string());
+        let key = (idx, zone.clone());
         let failures = state.backoff.get(&key).map_or(0, |b| b.failures).saturating_add(1);
         let until = retry_at(now, &self.inner.cfg.backoff, failures, err.kind(), err.retry_after(), jitter);
         state.backoff.insert(key, Backoff { failures, until });
@@ -419,26 +449,18 @@ impl ForecastStore {
             *r = (*r).max(until);
         }
         drop(state);
-        tracing::warn!(zone, provider, error = %err, retry_at = %until, "carbon-intensity fetch failed");
+        tracing::warn!(%zone, provider, error = %err, retry_at = %until, "carbon-intensity fetch failed");
     }
 
     /// Drops last good data older than the staleness bound and tells the sink.
-    fn expire_stale(&self) -> Vec<String> {
+    fn expire_stale(&self) -> Vec<Zone> {
         let now = self.inner.clock.now();
         let bound = self.inner.cfg.staleness_bound;
-        let mut withdrawn = Vec::new();
-        {
-            let mut state = self.inner.state.lock();
-            for (zone, z) in state.zones.iter_mut() {
-                if z.last_good.as_ref().is_some_and(|s| s.age(now) > bound) {
-                    z.last_good = None;
-                    withdrawn.push(zone.clone());
-                }
-            }
-        }
+        let withdrawn: Vec<Zone> =
+            self.forecasts().iter().filter(|(_, s)| s.age(now) > bound).map(|(z, _)| z.clone()).collect();
         if !withdrawn.is_empty() {
             tracing::warn!(zones = ?withdrawn, "carbon-intensity data older than the staleness bound: no data");
-            self.inner.sink.withdraw(&withdrawn);
+            self.change(Vec::new(), &withdrawn);
         }
         withdrawn
     }
@@ -447,9 +469,11 @@ impl ForecastStore {
     pub fn update_metrics(&self) {
         let now = self.inner.clock.now();
         let metrics = &self.inner.opts.metrics;
+        let latest = self.forecasts();
         let mut state = self.inner.state.lock();
         for (zone, z) in state.zones.iter_mut() {
-            let current = z.last_good.as_ref().and_then(|s| s.point_at(now));
+            let last_good = latest.get(zone);
+            let current = last_good.and_then(|s| s.point_at(now));
             let current = current.map(|p| (p.provider.to_string(), p.is_estimated, p.value));
             metrics.set_intensity(
                 zone,
@@ -457,16 +481,17 @@ impl ForecastStore {
                 z.shown.as_ref().map(|(p, e)| (p.as_str(), *e)),
             );
             z.shown = current.map(|(p, e, _)| (p, e));
-            metrics.set_age(zone, z.last_good.as_ref().map(|s| s.age(now).as_secs_f64()));
+            metrics.set_age(zone, last_good.map(|s| s.age(now).as_secs_f64()));
         }
     }
 
     fn snapshot_state(&self) -> PersistedState {
+        let latest = self.forecasts();
         let state = self.inner.state.lock();
         PersistedState {
             version: persist::FORMAT_VERSION,
             saved_at: self.inner.clock.now(),
-            zones: state.zones.values().filter_map(|z| z.last_good.as_ref()).map(Into::into).collect(),
+            zones: latest.iter().map(|(_, s)| s.into()).collect(),
             rate_limited_until: state
                 .rate_limited_until
                 .iter()
@@ -502,7 +527,7 @@ impl ForecastStore {
         {
             let mut state = self.inner.state.lock();
             for p in &loaded.zones {
-                let series = p.to_series();
+                let Some(series) = p.to_series() else { continue };
                 if series.points.is_empty()
                     || series.age(now) > self.inner.cfg.staleness_bound
                     || state.zones.contains_key(&series.zone)
@@ -522,7 +547,6 @@ impl ForecastStore {
                 );
                 let mut z = ZoneState::new(now);
                 z.next_due = next_due;
-                z.last_good = Some(series.clone());
                 state.zones.insert(series.zone.clone(), z);
                 restored.push(series);
             }
@@ -534,11 +558,12 @@ impl ForecastStore {
                 }
             }
         }
-        if !restored.is_empty() {
-            self.inner.sink.publish(&restored);
+        let count = restored.len();
+        if count > 0 {
+            self.change(restored, &[]);
         }
         self.update_metrics();
-        restored.len()
+        count
     }
 
     /// When the loop should look again: the earliest due zone, the earliest
@@ -547,14 +572,15 @@ impl ForecastStore {
         let now = self.inner.clock.now();
         let mut at = now + self.inner.cfg.poll_interval;
         let wanted = self.wanted_zones();
+        let latest = self.forecasts();
         let state = self.inner.state.lock();
         for (zone, z) in &state.zones {
             if wanted.contains(zone) {
                 at = at.min(z.next_due);
             }
-            if let Some(s) = &z.last_good {
-                at = at.min(s.generated_at + self.inner.cfg.staleness_bound + SignedDuration::from_secs(1));
-            }
+        }
+        for (_, s) in latest.iter() {
+            at = at.min(s.generated_at + self.inner.cfg.staleness_bound + SignedDuration::from_secs(1));
         }
         at.max(now)
     }
@@ -578,11 +604,12 @@ impl ForecastStore {
     }
 }
 
-fn status_of(zone: &str, z: &ZoneState, now: Timestamp) -> ZoneStatus {
+fn status_of(zone: &Zone, z: &ZoneState, latest: &Forecasts, now: Timestamp) -> ZoneStatus {
+    let last_good = latest.get(zone).cloned();
     ZoneStatus {
-        zone: zone.to_string(),
-        last_good: z.last_good.clone(),
-        age: z.last_good.as_ref().map(|s| s.age(now)),
+        zone: zone.clone(),
+        age: last_good.as_ref().map(|s| s.age(now)),
+        last_good,
         last_error: z.last_error.clone(),
         consecutive_failures: z.failures,
         next_refresh: z.next_due,

@@ -3,7 +3,7 @@
 //! limit). A small backend trait; the file backend is here, a ConfigMap
 //! backend can implement the same trait in the hub.
 use futures::future::BoxFuture;
-use gridshift_proto::{ForecastPoint, Series, Signal};
+use gridshift_core::{ForecastPoint, Series, Signal, Zone};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub struct PersistedPoint {
 impl From<&Series> for PersistedSeries {
     fn from(s: &Series) -> Self {
         Self {
-            zone: s.zone.clone(),
+            zone: s.zone.to_string(),
             generated_at: s.generated_at,
             signal: s.signal,
             points: s
@@ -70,7 +70,9 @@ impl From<&Series> for PersistedSeries {
 }
 
 impl PersistedSeries {
-    pub fn to_series(&self) -> Series {
+    /// The series, unless its zone name is not a zone (a file edited by hand).
+    pub fn to_series(&self) -> Option<Series> {
+        let zone = Zone::new(&self.zone).ok()?;
         let points = self
             .points
             .iter()
@@ -83,7 +85,7 @@ impl PersistedSeries {
             })
             .collect();
         // Series::new re-validates (sorting, dropping overlaps and garbage).
-        Series::new(self.zone.clone(), self.generated_at, self.signal, points)
+        Some(Series::new(zone, self.generated_at, self.signal, points))
     }
 }
 

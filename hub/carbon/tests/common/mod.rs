@@ -6,7 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gridshift_carbon::ForecastSink;
-use gridshift_proto::Series;
+use gridshift_core::{Forecasts, Series, Zone};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -172,20 +172,19 @@ impl RecordingSink {
 }
 
 impl ForecastSink for RecordingSink {
-    fn publish(&self, series: &[Series]) {
-        self.published.lock().push(series.to_vec());
+    fn update(&self, forecasts: &Forecasts, published: &[Zone], withdrawn: &[Zone]) {
         let mut latest = self.latest.lock();
-        for s in series {
-            latest.insert(s.zone.clone(), s.clone());
+        if !published.is_empty() {
+            let series: Vec<Series> = published.iter().filter_map(|z| forecasts.get(z).cloned()).collect();
+            for s in &series {
+                latest.insert(s.zone.to_string(), s.clone());
+            }
+            self.published.lock().push(series);
+        }
+        self.withdrawn.lock().extend(withdrawn.iter().map(Zone::to_string));
+        for z in withdrawn {
+            latest.remove(z.as_str());
         }
         self.notify.notify_waiters();
-    }
-
-    fn withdraw(&self, zones: &[String]) {
-        self.withdrawn.lock().extend(zones.iter().cloned());
-        let mut latest = self.latest.lock();
-        for z in zones {
-            latest.remove(z);
-        }
     }
 }
