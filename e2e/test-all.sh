@@ -9,6 +9,8 @@ export RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== the decisions stay pure (cargo tree of gridshift-core and gridshift-whatif)"
+bash e2e/check-deps.sh
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -26,16 +26,7 @@ const NODES: usize = 5_000;
 const RUNNING_PODS: usize = 15_000;
 const PENDING_PODS: usize = 10_000;
 const GIB: i64 = 1 << 30;
-const ZONES: [&str; 8] = [
-    "GB",
-    "US-CAL-CISO",
-    "US-MIDA-PJM",
-    "US-MIDW-MISO",
-    "US-NW-BPAT",
-    "US-NY-NYIS",
-    "US-SE-SOCO",
-    "US-TEX-ERCO",
-];
+const ZONES: [&str; 8] = gridshift_core::testing::TRACE_ZONES;
 
 fn build_nodes(rng: &mut Rng) -> Vec<NodeInfo> {
     let shapes: [(i64, i64); 5] = [(2, 8), (4, 16), (8, 32), (16, 64), (64, 256)];

@@ -33,16 +33,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-const ZONES: [&str; 8] = [
-    "GB",
-    "US-CAL-CISO",
-    "US-MIDA-PJM",
-    "US-MIDW-MISO",
-    "US-NW-BPAT",
-    "US-NY-NYIS",
-    "US-SE-SOCO",
-    "US-TEX-ERCO",
-];
+const ZONES: [&str; 8] = gridshift_core::testing::TRACE_ZONES;
 const CREATORS: usize = 16;
 
 fn env_usize(name: &str, default: usize) -> usize {

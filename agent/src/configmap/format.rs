@@ -187,6 +187,9 @@ pub fn decode(cm: &ConfigMap, key: &str) -> Result<Decoded, FormatError> {
     })
 }
 
+#[cfg(test)]
+mod tests;
+
 fn parse_ts(key: &'static str, value: &str) -> Result<Timestamp, FormatError> {
     value.parse().map_err(|e: jiff::Error| FormatError::BadTimestamp {
         key,

@@ -1,12 +1,13 @@
 //! The carbon-intensity ConfigMap (DESIGN §2): the format Azure's
 //! kubernetes-carbon-intensity-exporter writes and the KEDA operator reads.
-//! `format` is the pure encoding, `message` the pure explanation of the data's state,
-//! `writer` the I/O that keeps the ConfigMap and reads it back on start.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`format`] | pure: encoding and decoding the exporter's format |
+//! | [`message`] | pure: the `message` key, explaining where the data comes from and how old it is |
+//! | [`controller`] | I/O: keeps the ConfigMap from the primary zone's forecast, reads it back on start |
+pub mod controller;
 pub mod format;
 pub mod message;
-pub mod writer;
 
-pub use writer::{ConfigMapWriter, LoadError, WriterConfig, WriterMetrics, Written, load_last_forecast};
-
-#[cfg(test)]
-mod format_tests;
+pub use controller::{ConfigMapWriter, LoadError, WriterConfig, WriterMetrics, Written, load_last_forecast};

@@ -8,12 +8,10 @@
 //! | module | what |
 //! |---|---|
 //! | [`target`] | pure: what the capper reads from a ScaledObject/ScaledJob and the merge patches it sends |
-//! | [`source`] | where a CR's forecast comes from: the hub stream, `localConfigMap` or `mockCarbonForecast` |
-//! | [`controller`] | I/O: the kube-runtime controller |
+//! | [`controller`] | I/O: the kube-runtime controller, and where a CR's forecast comes from (`controller::source`: the hub stream, `localConfigMap` or `mockCarbonForecast`) |
 //! | [`metrics`] | `gridshift_carbon_aware_keda_scaler_*` |
 pub mod controller;
 pub mod metrics;
-pub mod source;
 pub mod target;
 
 pub use controller::{KedaComponent, KedaConfig, run};

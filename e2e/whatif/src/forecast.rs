@@ -18,6 +18,7 @@
 //! actually measured. Noise comes from splitmix64 keyed by (seed, zone name, issue hour),
 //! so a run is reproducible and independent of which scenarios ran or in what order.
 use crate::trace::{Grid, HOUR};
+use gridshift_core::splitmix::SplitMix;
 use gridshift_core::{ForecastPoint, Series, Signal};
 use std::sync::Arc;
 
@@ -154,35 +155,6 @@ fn key(seed: u64, zone: &str, issue: u64) -> u64 {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ issue.wrapping_mul(0xD1B5_4A32_D192_ED03)
-}
-
-/// splitmix64: tiny, deterministic, and stable forever (published figures stay reproducible
-/// whatever version of a random-number crate is current).
-pub(crate) struct SplitMix(u64);
-
-impl SplitMix {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1).
-    pub(crate) fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.unit(), self.unit());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
 }
 
 #[cfg(test)]

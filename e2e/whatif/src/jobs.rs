@@ -1,10 +1,10 @@
 //! Deferrable jobs: turning a `JobGroup` into concrete jobs, and charging a set of start
 //! times to the recorded intensities.
-use crate::forecast::SplitMix;
 use crate::inputs::{InputError, JobGroup, duration};
 use crate::result::{Strategy, StrategyResult};
 use crate::trace::Grid;
 use gridshift_core::scheduling::DeferralSpec;
+use gridshift_core::splitmix::SplitMix;
 use jiff::{SignedDuration, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,8 +3,9 @@
 //! oracle with perfect knowledge.
 //!
 //! Every decision is made by the controllers' own pure functions (DESIGN §1): placement by
-//! `gridshift_hub::policy::evaluate`, KEDA caps by `gridshift_agent::keda::decide`, job
-//! deferral by `gridshift_agent::scheduler::deferral::plan`. This crate only feeds them
+//! `gridshift_api::policy::evaluate` (over `gridshift_core::placement`), KEDA caps by
+//! `gridshift_core::caps::decide`, job deferral by `gridshift_core::scheduling::deferral::plan`.
+//! This crate depends on gridshift-core and gridshift-api only. It only feeds them
 //! what was known at each decision time ([`forecast`]) and charges the outcome to the
 //! recorded intensities ([`trace`]).
 #![forbid(unsafe_code)]

@@ -1,7 +1,7 @@
 //! A KEDA-scaled queue worker whose `maxReplicaCount` a CarbonAwareKedaScaler caps.
 //! Work arrives as replica-hours per hour (the workload's demand); what the cap holds back
 //! waits in the queue, oldest first. The cap is decided at the top of each hour (when a new
-//! forecast point starts) by `keda::decide::decide`, the capper's own decision.
+//! forecast point starts) by `gridshift_core::caps::decide`, the capper's own decision.
 //!
 //! - carbon-agnostic: all work is served in the hour it arrives;
 //! - gridshift: the KEDA capper. Its bucket rule is the original carbon-aware-keda-operator's

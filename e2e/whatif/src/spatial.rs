@@ -2,7 +2,7 @@
 //!
 //! - carbon-agnostic: replicas spread evenly over `agnosticClusters` (default: every
 //!   cluster of the policy, which is what Karmada does with no cluster names);
-//! - gridshift: the policy controller's reconcile step (`policy::evaluate::evaluate`, so
+//! - gridshift: the policy controller's reconcile step (`gridshift_api::policy::evaluate`, so
 //!   ranking, minimum improvement, minimum dwell and make-before-break are the real ones),
 //!   run at every new forecast (each hour) and when an incoming cluster becomes ready
 //!   (`readyAfter` later). While a switch is pending the incoming clusters run their

@@ -2,7 +2,7 @@
 //! recorded distribution. The admin says which caps they want and for what share of the
 //! hours (cleanest first); the thresholds are the matching quantiles. The resulting share of
 //! hours per bucket is then measured with the capper's own bucket rule
-//! (`keda::decide::bucket_for`), so what is printed is what the capper will do.
+//! (`gridshift_core::caps::bucket_for`), so what is printed is what the capper will do.
 use crate::trace::Grid;
 use gridshift_api::keda::CarbonIntensityConfig;
 use gridshift_core::caps::bucket_for;

@@ -5,7 +5,7 @@
 //!   arrives, at the re-check time it asks for, and whenever a new forecast arrives (each
 //!   hour), exactly as the scheduler controller drives it;
 //! - peers: the jobs queue behind a KEDA ScaledJob whose `maxReplicaCount` the original
-//!   carbon-aware-keda-operator's threshold rule caps (`keda::decide::decide`); running
+//!   carbon-aware-keda-operator's threshold rule caps (`gridshift_core::caps::decide`); running
 //!   jobs are never stopped, queued ones start as the cap allows;
 //! - oracle: each job starts at the instant within its slack with the lowest recorded
 //!   mean intensity over its run (earliest among equals).

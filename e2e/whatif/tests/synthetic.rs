@@ -213,11 +213,8 @@ spec:
 fn planner_with_perfect_forecasts_and_no_threshold_equals_the_oracle() {
     // An irregular trace: the planner (re-planned every hour as forecasts arrive) must pick
     // exactly the oracle's start for every job, including off-the-hour arrivals.
-    let mut rng = 0x1234_5678_u64;
-    let mut next = || {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        (rng >> 33) as f64 / (1u64 << 31) as f64
-    };
+    let mut rng = gridshift_core::splitmix::SplitMix::new(0x1234_5678);
+    let mut next = || rng.unit();
     let v: Vec<f64> =
         (0..500).map(|h| 200.0 + 100.0 * ((h % 24) as f64 / 3.8).sin() + 80.0 * next()).collect();
     let grid = Grid::from_values(t0(), vec![("Z".into(), v)]);

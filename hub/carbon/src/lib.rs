@@ -7,7 +7,7 @@
 //!   last-good, persistence) publishing through a [`ForecastSink`];
 //! - [`config`]: the `clap` flags the hub flattens into its command line;
 //! - [`metrics`]: Prometheus metrics;
-//! - the zone map lives in `gridshift_proto::zones` (the agent needs it too).
+//! - the zone map lives in `gridshift_core::zone_map` (the agent needs it too).
 #![forbid(unsafe_code)]
 
 pub mod backoff;

@@ -38,16 +38,7 @@ fn replay(now: &str) -> (ManualClock, ReplayProvider) {
 async fn loads_every_shipped_zone() {
     let (_c, p) = replay("2022-06-01T10:30:00Z");
     let zones: Vec<&str> = p.zones().collect();
-    for z in [
-        "GB",
-        "US-CAL-CISO",
-        "US-MIDA-PJM",
-        "US-MIDW-MISO",
-        "US-NW-BPAT",
-        "US-NY-NYIS",
-        "US-SE-SOCO",
-        "US-TEX-ERCO",
-    ] {
+    for z in gridshift_core::testing::TRACE_ZONES {
         assert!(zones.contains(&z), "{z} missing from {zones:?}");
         assert_eq!(p.trace(z).unwrap().len(), csv(z).len(), "{z}");
     }

@@ -197,26 +197,10 @@ impl FromIterator<Series> for Forecasts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::{ForecastPoint, Signal};
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::testing::{series, ts};
 
     fn hourly(zone: &str, generated_at: &str, values: &[f64]) -> Series {
-        let t0 = ts("2022-01-01T00:00:00Z");
-        let points = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ForecastPoint {
-                start: t0 + SignedDuration::from_hours(i as i64),
-                duration: SignedDuration::from_hours(1),
-                value: *v,
-                provider: "test".into(),
-                is_estimated: false,
-            })
-            .collect();
-        Series::new(Zone::new(zone).unwrap(), ts(generated_at), Signal::Average, points)
+        series(zone, ts("2022-01-01T00:00:00Z")).generated_at(ts(generated_at)).values(values)
     }
 
     #[test]

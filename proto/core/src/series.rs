@@ -140,25 +140,10 @@ impl Series {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::testing::{series, ts};
 
     fn hourly(start: &str, values: &[f64]) -> Series {
-        let t0 = ts(start);
-        let points = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ForecastPoint {
-                start: t0 + SignedDuration::from_hours(i as i64),
-                duration: SignedDuration::from_hours(1),
-                value: *v,
-                provider: "test".into(),
-                is_estimated: false,
-            })
-            .collect();
-        Series::new(Zone::known("DE"), t0, Signal::Average, points)
+        series("DE", ts(start)).values(values)
     }
 
     #[test]

@@ -17,11 +17,11 @@
 //! - only the holder of the Lease binds (`gridshift_ops::runtime::LeaderGate`).
 //!
 //! Entry point: [`run`] (or [`SchedulerComponent`]). Flags: [`SchedulerArgs`].
-pub mod api;
+mod api;
 pub mod args;
-pub mod cluster;
+mod cluster;
 mod driver;
-pub mod informers;
+mod informers;
 pub mod metrics;
 pub mod queue;
 mod report;

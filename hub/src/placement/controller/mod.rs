@@ -17,7 +17,7 @@
 //! | `karmada.rs` | the Karmada objects read and patched, as dynamic objects |
 //! | `write.rs` | what one reconcile writes, in a make-before-break-safe order |
 //! | `metrics.rs` | `gridshift_hub_policy_*` |
-pub mod karmada;
+mod karmada;
 pub mod metrics;
 mod reconcile;
 mod serve;

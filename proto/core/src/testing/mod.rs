@@ -124,6 +124,18 @@ pub fn fixed(values: &[(&str, f64)], now: Timestamp) -> Forecasts {
     values.iter().map(|(z, v)| series(z, hour).generated_at(now).estimated().values(&[*v; 48])).collect()
 }
 
+/// The zones of the shipped open traces.
+pub const TRACE_ZONES: [&str; 8] = [
+    "GB",
+    "US-CAL-CISO",
+    "US-MIDA-PJM",
+    "US-MIDW-MISO",
+    "US-NW-BPAT",
+    "US-NY-NYIS",
+    "US-SE-SOCO",
+    "US-TEX-ERCO",
+];
+
 /// Where the shipped open traces live (`e2e/data/carbon-intensity-open`).
 pub fn traces_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/data/carbon-intensity-open")

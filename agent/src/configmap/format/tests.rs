@@ -1,4 +1,4 @@
-use super::format::{self, BINARY_DATA_KEY, FormatError, decode, encode};
+use super::{self as format, BINARY_DATA_KEY, FormatError, decode, encode};
 use gridshift_core::testing::zone;
 use gridshift_core::{ForecastPoint, Series, Signal};
 use jiff::{SignedDuration, Timestamp};

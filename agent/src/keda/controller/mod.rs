@@ -7,8 +7,9 @@
 //! `spec.maxReplicaCount` (and our bookkeeping keys, see `target`) with a merge patch under
 //! field manager `gridshift-agent`; gives the original back when the CR is deleted
 //! (finalizer) or stops targeting the object.
+pub mod source;
+
 use super::metrics::{KedaMetrics, ScalerLabels};
-use super::source;
 use super::target::{KINDS, Target, api_resource, kind_name};
 use crate::forecast::{ForecastHandle, ForecastView};
 use crate::status::StatusReporter;
