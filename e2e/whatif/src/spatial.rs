@@ -18,7 +18,7 @@ use crate::result::{Decisions, Kind, ScenarioResult, Strategy, StrategyResult};
 use gridshift_api::policy::{
     CarbonAwareKarmadaPolicySpec as Spec, CarbonAwareKarmadaPolicyStatus as Status, RankingSignal,
 };
-use gridshift_api::policy::{Observation, evaluate};
+use gridshift_api::policy::{Observation, evaluate_policy};
 use gridshift_core::Forecasts;
 use gridshift_core::placement::{Decision, Target};
 use jiff::SignedDuration;
@@ -189,6 +189,8 @@ fn simulate(
     let mut zones: Vec<usize> = clusters.iter().map(|c| c.zone).collect();
     zones.sort_unstable();
     zones.dedup();
+    // What the decisions read of the spec, converted once.
+    let policy = spec.policy();
     let mut status = Status::default();
     let mut current: Vec<String> = Vec::new();
     let mut sim =
@@ -206,7 +208,7 @@ fn simulate(
             };
             let obs =
                 Observation { generation: Some(1), target: Target::Found(&current), ready: &ready, now };
-            let e = evaluate(spec, &status, &forecasts, obs);
+            let e = evaluate_policy(&policy, &status, &forecasts, obs);
             if let Some(plan) = e.plan {
                 if plan.decision == Decision::CompleteSwitch {
                     sim.switches += 1;

@@ -55,6 +55,7 @@ impl Forecasts {
         f
     }
 
+    #[inline]
     pub fn staleness_bound(&self) -> SignedDuration {
         self.staleness_bound
     }
@@ -98,6 +99,7 @@ impl Forecasts {
     }
 
     /// The zone's latest series, whatever its age.
+    #[inline]
     pub fn get(&self, zone: &str) -> Option<&Series> {
         self.zones.get(zone).map(|s| &**s)
     }
@@ -108,6 +110,7 @@ impl Forecasts {
     }
 
     /// What is known of `zone` at `now`.
+    #[inline]
     pub fn data(&self, zone: &str, now: Timestamp) -> ZoneData<'_> {
         match self.get(zone) {
             None => ZoneData::Missing,
@@ -118,6 +121,7 @@ impl Forecasts {
     }
 
     /// The zone's series if it may be acted upon at `now`; `None` means fail open.
+    #[inline]
     pub fn usable(&self, zone: &str, now: Timestamp) -> Option<&Series> {
         match self.data(zone, now) {
             ZoneData::Usable(s) => Some(s),
@@ -131,12 +135,14 @@ impl Forecasts {
     }
 
     /// The first instant at which the zone's current data is too old to act on.
+    #[inline]
     pub fn stale_from(&self, zone: &str) -> Option<Timestamp> {
         let s = self.get(zone)?;
         s.generated_at.checked_add(self.staleness_bound).ok()?.checked_add(SignedDuration::from_nanos(1)).ok()
     }
 
     /// The usable value of `zone` at `now`.
+    #[inline]
     pub fn value_at(&self, zone: &str, now: Timestamp) -> Option<f64> {
         self.usable(zone, now).and_then(|s| s.value_at(now))
     }

@@ -9,10 +9,12 @@ const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 pub struct SplitMix(u64);
 
 impl SplitMix {
+    #[inline]
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
         let mut z = self.0;
@@ -22,22 +24,26 @@ impl SplitMix {
     }
 
     /// Uniform in (0, 1).
+    #[inline]
     pub fn unit(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
     /// Standard normal (Box–Muller).
+    #[inline]
     pub fn normal(&mut self) -> f64 {
         let (u, v) = (self.unit(), self.unit());
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 
     /// Uniform in `[0, n)` (`n > 0`).
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
     /// A uniformly chosen element of a non-empty slice.
+    #[inline]
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
     }
@@ -45,6 +51,7 @@ impl SplitMix {
 
 /// One splitmix64 step from `x`: a well-mixed hash of a number (the same value as
 /// `SplitMix::new(x).next_u64()`).
+#[inline]
 pub fn mix(x: u64) -> u64 {
     SplitMix::new(x).next_u64()
 }

@@ -197,19 +197,24 @@ pub fn plan(
     };
     // The window mean is piecewise linear in the start time, so its minimum lies where
     // the window's start or end crosses a slot boundary (or at the interval's ends).
+    // Only starts in [now, latest start] count; keeping just those keeps the sort small.
     let mut candidates = vec![now, latest_start];
+    let mut consider = |t: Timestamp| {
+        if t >= now && t <= latest_start {
+            candidates.push(t);
+        }
+    };
     for s in &fresh {
         for p in &s.points {
             for b in [p.start, p.end()] {
-                candidates.push(b);
+                consider(b);
                 if let Ok(t) = b.checked_sub(runtime) {
-                    candidates.push(t);
+                    consider(t);
                 }
             }
         }
     }
-    candidates.retain(|t| *t >= now && *t <= latest_start);
-    candidates.sort();
+    candidates.sort_unstable();
     candidates.dedup();
     let mut best: Option<(Timestamp, f64, &str)> = None;
     for t in candidates {
