@@ -77,3 +77,69 @@ impl Component for StreamComponent {
         })
     }
 }
+
+/// Replicas sharing one store: follows the leader's forecasts into this replica's store
+/// and publishes the zones this replica's agents need (see [`crate::replicas`]).
+pub struct ReplicaComponent {
+    pub store: Arc<ForecastStore>,
+    pub shared: crate::replicas::SharedState,
+    pub wanted: crate::replicas::WantedExchange,
+    pub distributor: Distributor,
+}
+
+impl Component for ReplicaComponent {
+    fn name(&self) -> &'static str {
+        "replica state"
+    }
+
+    fn register_metrics(&self, _: &mut Registry) {}
+
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            let ReplicaComponent { store, shared, wanted, distributor } = *self;
+            // The leader fetches what other replicas' agents need as soon as they say so.
+            let (waker, mut peers) = (store.clone(), wanted.peers().watch());
+            tokio::spawn(async move {
+                while peers.changed().await.is_ok() {
+                    waker.wake();
+                }
+            });
+            let own = distributor.clone();
+            let stop = shutdown.clone();
+            let exchange = wanted.run(move || own.wanted_zones(), distributor.watch_wanted(), async move {
+                stop.wait().await
+            });
+            let stop = shutdown.clone();
+            let follow = crate::replicas::follow((*store).clone(), shared, async move { stop.wait().await });
+            tokio::join!(exchange, follow);
+            Ok(())
+        })
+    }
+}
+
+/// Every replica: the zones the policies need and each cluster's zone (see
+/// [`crate::placement::directory`]).
+pub struct DirectoryComponent {
+    pub client: kube::Client,
+    pub zone_map: gridshift_core::zone_map::ZoneMap,
+    pub distributor: Distributor,
+}
+
+impl Component for DirectoryComponent {
+    fn name(&self) -> &'static str {
+        "cluster directory"
+    }
+
+    fn register_metrics(&self, _: &mut Registry) {}
+
+    fn run(self: Box<Self>, shutdown: Shutdown) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            let this = *self;
+            crate::placement::directory::run(this.client, this.zone_map, this.distributor, async move {
+                shutdown.wait().await
+            })
+            .await;
+            Ok(())
+        })
+    }
+}

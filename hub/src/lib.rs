@@ -7,4 +7,5 @@ pub mod distribution;
 pub mod grpc;
 pub mod metrics;
 pub mod placement;
+pub mod replicas;
 mod sink;

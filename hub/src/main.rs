@@ -2,17 +2,19 @@
 //! grid zone the fleet needs and streams forecasts to the agents.
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gridshift_carbon::store::StoreOptions;
 use gridshift_carbon::{CarbonArgs, ForecastStore};
 use gridshift_core::SharedClock;
-use gridshift_hub::components::{StoreComponent, StreamComponent};
+use gridshift_hub::components::{DirectoryComponent, ReplicaComponent, StoreComponent, StreamComponent};
 use gridshift_hub::distribution::{Distributor, random_epoch};
 use gridshift_hub::grpc::{ClientAuth, ForecastServiceImpl, HubServer, ServerConfig, StreamConfig};
 use gridshift_hub::metrics::StreamMetrics;
 use gridshift_hub::placement::controller::{ControllerConfig, PlacementComponent, PolicyMetrics, RunOptions};
+use gridshift_hub::replicas::{SharedState, WantedExchange};
 use gridshift_ops::clock::ClockArgs;
 use gridshift_ops::logging::LogArgs;
 use gridshift_ops::mint::{CertificateAuthority, read_file};
-use gridshift_ops::runtime::{LeaderElection, Runtime, replica_identity};
+use gridshift_ops::runtime::{LeaderElection, Runtime, kube_client, replica_identity};
 use gridshift_ops::tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -158,14 +160,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut runtime = Runtime::new(Err("restoring forecasts and fetching every zone once".into()));
 
     let distributor = Distributor::new(random_epoch());
-    // The store adds --carbon-zones itself and restores its state file when it runs.
+    let identity = replica_identity("gridshift-hub");
+    let karmada = match &args.placement.karmada_kubeconfig {
+        Some(path) => Some(kube_client(Some(path)).await.context("--karmada-kubeconfig")?),
+        None => None,
+    };
+    // With leader election, replicas share one store: only the leader fetches.
+    let sharing = match (&karmada, args.placement.leader_elect) {
+        (Some(client), true) => {
+            let ns = &args.placement.leader_election_namespace;
+            let base = &args.placement.leader_election_lease_name;
+            let shared = SharedState::new(client.clone(), ns, &format!("{base}-forecasts"));
+            let wanted = WantedExchange::new(
+                client.clone(),
+                ns,
+                &format!("{base}-wanted-zones"),
+                &identity,
+                clock.clone(),
+            );
+            Some((shared, wanted))
+        }
+        _ => None,
+    };
+    let (leading_tx, leading_rx) = tokio::sync::watch::channel(sharing.is_none());
+    // The store adds --carbon-zones itself and restores its state when it runs.
     let carbon_metrics = gridshift_carbon::Metrics::default();
-    let wanted_from = distributor.clone();
+    let (wanted_from, peers) = (distributor.clone(), sharing.as_ref().map(|(_, w)| w.peers()));
+    let mut opts = StoreOptions::default().metrics(carbon_metrics.clone()).wanted_zones(move || {
+        let mut zones = wanted_from.wanted_zones();
+        zones.extend(peers.iter().flat_map(|p| p.get()));
+        zones
+    });
+    if let Some((shared, _)) = &sharing {
+        opts = opts.persist(Arc::new(shared.clone())).fetching(leading_rx);
+    }
     let store = args
         .carbon
-        .build_store(clock.clone(), Arc::new(distributor.clone()), carbon_metrics.clone(), move || {
-            wanted_from.wanted_zones()
-        })
+        .build_store(clock.clone(), Arc::new(distributor.clone()), opts)
         .context("carbon-intensity configuration")?;
     let store = Arc::new(store);
 
@@ -179,7 +210,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         ..StreamConfig::default()
     };
-    let placement = placement_controller(&args, &clock, &store, &distributor)?;
+    let placement = match &karmada {
+        Some(_) => Some(placement_controller(&args, &clock, &store, &distributor, &identity, leading_tx)?),
+        None => {
+            tracing::warn!(
+                "no --karmada-kubeconfig: the placement controller is off; the forecast stream still serves"
+            );
+            None
+        }
+    };
     let stream_metrics = StreamMetrics::default();
     let service = ForecastServiceImpl::new(distributor.clone(), config, auth, stream_metrics.clone());
     let mut server_config = ServerConfig::new(args.listen, tls);
@@ -188,6 +227,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stream = server.local_addr();
 
     let readiness = runtime.readiness();
+    if let Some((shared, wanted)) = sharing {
+        let distributor = distributor.clone();
+        runtime.add(ReplicaComponent { store: store.clone(), shared, wanted, distributor });
+    }
+    if let Some(client) = karmada {
+        let zone_map = args.carbon.zone_map().context("--zone-map")?;
+        runtime.add(DirectoryComponent { client, zone_map, distributor: distributor.clone() });
+    }
     runtime.add(StoreComponent { store, metrics: carbon_metrics, distributor, readiness });
     runtime.add(StreamComponent { server, metrics: stream_metrics });
     if let Some(placement) = placement {
@@ -199,36 +246,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// The CarbonAwareKarmadaPolicy controller when --karmada-kubeconfig is set.
+/// The CarbonAwareKarmadaPolicy controller (with --karmada-kubeconfig).
 fn placement_controller(
     args: &ServeArgs,
     clock: &SharedClock,
     store: &Arc<ForecastStore>,
     distributor: &Distributor,
-) -> anyhow::Result<Option<PlacementComponent>> {
+    identity: &str,
+    leading: tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<PlacementComponent> {
     let p = &args.placement;
-    let Some(kubeconfig) = p.karmada_kubeconfig.clone() else {
-        tracing::warn!(
-            "no --karmada-kubeconfig: the placement controller is off; the forecast stream still serves"
-        );
-        return Ok(None);
-    };
-    let identity = replica_identity("gridshift-hub");
+    let kubeconfig = p.karmada_kubeconfig.clone().context("--karmada-kubeconfig")?;
     let mut config = ControllerConfig::new(clock.clone());
     config.resync = p.policy_resync;
     config.zone_map = args.carbon.zone_map().context("--zone-map")?;
-    config.instance = identity.clone();
+    config.instance = identity.to_string();
+    // A zone's refresh is due from its slot boundary + offset + jitter; allow a margin.
+    let c = &args.carbon;
+    config.refresh_settle = (c.refresh_offset + c.refresh_jitter + jiff::SignedDuration::from_mins(5))
+        .max(gridshift_core::placement::Settings::DEFAULT_REFRESH_SETTLE);
+    let settled = store.clone();
+    config.zones_settled = Some(Arc::new(move |zone| settled.attempted(zone)));
     let leader_election = LeaderElection {
         enabled: p.leader_elect,
-        ..LeaderElection::new(&p.leader_election_namespace, &p.leader_election_lease_name, &identity)
+        ..LeaderElection::new(&p.leader_election_namespace, &p.leader_election_lease_name, identity)
     };
-    let options = RunOptions { karmada_kubeconfig: kubeconfig, leader_election, config };
-    Ok(Some(PlacementComponent {
+    let options =
+        RunOptions { karmada_kubeconfig: kubeconfig, leader_election, config, leading: Some(leading) };
+    Ok(PlacementComponent {
         options,
         forecasts: store.watch(),
         distributor: distributor.clone(),
         metrics: PolicyMetrics::default(),
-    }))
+    })
 }
 
 fn certs(cmd: CertsCommand) -> anyhow::Result<()> {

@@ -173,6 +173,7 @@ async fn cluster_propagation_policy_switches_with_events_and_metrics() {
         policy: "shop/global-carbon".into(),
         cluster: c.into(),
         zone: z.into(),
+        carried_forward: "false".into(),
     };
     assert_eq!(m.cluster_active.get_or_create(&labels("member-ciso", "US-CAL-CISO")).get(), 1);
     assert_eq!(m.cluster_active.get_or_create(&labels("member-pjm", "US-MIDA-PJM")).get(), 0);

@@ -84,6 +84,10 @@ pub struct StreamClient {
     view_tx: watch::Sender<Arc<ForecastView>>,
     state: ForecastState,
     metrics: StreamMetrics,
+    /// The zone the hub locates this cluster in (`Welcome.cluster_zone` and updates).
+    hub_zone: Option<Zone>,
+    /// The zone of the forecast remembered from before a restart.
+    seed_zone: Option<Zone>,
 }
 
 impl StreamClient {
@@ -97,13 +101,49 @@ impl StreamClient {
         seed: Vec<Series>,
         metrics: StreamMetrics,
     ) -> (Self, ForecastHandle) {
-        let primary = node_zones.borrow().first().cloned();
+        // Until the hub says otherwise, the zone of the remembered forecast (which the
+        // hub may have assigned before the restart) stands in for one of our own.
+        let seed_zone = seed.first().map(|s| s.zone.clone());
+        let primary = node_zones.borrow().first().cloned().or_else(|| seed_zone.clone());
         let mut view = ForecastView::empty(primary, config.default_staleness_bound);
         let state = ForecastState::seeded(seed, config.default_staleness_bound);
         view.forecasts = state.zones().clone();
         let (view_tx, view_rx) = watch::channel(Arc::new(view));
-        let client = Self { config, clock, node_zones, status, view_tx, state, metrics };
+        let client =
+            Self { config, clock, node_zones, status, view_tx, state, metrics, hub_zone: None, seed_zone };
         (client, ForecastHandle::new(view_rx))
+    }
+
+    /// The cluster's zone: its own (flags, node labels) wins over the hub's.
+    fn primary_zone(&self) -> Option<Zone> {
+        let own = self.node_zones.borrow().first().cloned();
+        own.or_else(|| self.hub_zone.clone()).or_else(|| self.seed_zone.clone())
+    }
+
+    /// Records the zone the hub locates this cluster in ("" = unknown).
+    fn hub_zone_is(&mut self, zone: &str) {
+        let zone = Zone::new(zone).ok();
+        if zone == self.hub_zone {
+            return;
+        }
+        let own = self.node_zones.borrow().clone();
+        match (&zone, own.first()) {
+            (Some(hub), Some(mine)) if !own.contains(hub) => tracing::warn!(
+                hub_zone = %hub, own_zone = %mine,
+                "the hub locates this cluster in another zone than its own; serving its own (flags and node labels win)"
+            ),
+            (Some(hub), None) => {
+                tracing::info!(zone = %hub, "serving the zone the hub locates this cluster in")
+            }
+            _ => {}
+        }
+        self.hub_zone = zone;
+        let primary = self.primary_zone();
+        self.view_tx.send_if_modified(|v| {
+            let changed = v.primary_zone != primary;
+            Arc::make_mut(v).primary_zone = primary.clone();
+            changed
+        });
     }
 
     /// A receiver of the view, e.g. for the metrics collector.
@@ -187,8 +227,17 @@ impl StreamClient {
             epoch = welcome.hub_epoch,
             resumed = welcome.resumed,
             zones = ?welcome.assigned_zones,
+            cluster_zone = welcome.cluster_zone,
             "connected to the hub"
         );
+        // Node zones may have changed since the last session.
+        let primary = self.primary_zone();
+        self.view_tx.send_if_modified(|v| {
+            let changed = v.primary_zone != primary;
+            Arc::make_mut(v).primary_zone = primary.clone();
+            changed
+        });
+        self.hub_zone_is(&welcome.cluster_zone);
         self.metrics.hub_connected.set(1);
         let heartbeat_every = Duration::from_millis(welcome.heartbeat_interval_ms.max(100) as u64);
         let silence_limit = heartbeat_every * 4;
@@ -270,10 +319,18 @@ impl StreamClient {
         let now = self.clock.now();
         let (result, epoch, revision, complete) = match message.kind {
             Some(hub_message::Kind::Snapshot(snap)) => {
-                (self.state.apply_snapshot(&snap), snap.epoch, snap.revision, snap.complete)
+                let applied = self.state.apply_snapshot(&snap);
+                if let (true, Ok(_), Some(zone)) = (snap.complete, &applied, &snap.cluster_zone) {
+                    self.hub_zone_is(zone);
+                }
+                (applied, snap.epoch, snap.revision, snap.complete)
             }
             Some(hub_message::Kind::Delta(delta)) => {
-                (self.state.apply_delta(&delta), delta.epoch, delta.revision, true)
+                let applied = self.state.apply_delta(&delta);
+                if let (Ok(_), Some(zone)) = (&applied, &delta.cluster_zone) {
+                    self.hub_zone_is(zone);
+                }
+                (applied, delta.epoch, delta.revision, true)
             }
             Some(hub_message::Kind::Heartbeat(_)) => {
                 self.touch(now, false);

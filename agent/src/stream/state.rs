@@ -144,7 +144,7 @@ mod tests {
     }
 
     fn snap(epoch: u64, revision: u64, zones: Vec<v1::ZoneForecast>, complete: bool) -> v1::Snapshot {
-        v1::Snapshot { epoch, revision, zones, complete }
+        v1::Snapshot { epoch, revision, zones, complete, cluster_zone: None }
     }
 
     fn names(state: &ForecastState) -> Vec<&str> {
@@ -183,6 +183,7 @@ mod tests {
             revision: 2,
             upserts: vec![zone("DE", 9.0)],
             removed_zones: vec!["FR".into()],
+            cluster_zone: None,
         };
         assert!(state.apply_delta(&delta).unwrap());
         assert_eq!(names(&state), ["DE"]);
@@ -196,13 +197,23 @@ mod tests {
     fn bad_deltas_change_nothing() {
         let mut state = ForecastState::default();
         state.apply_snapshot(&snap(1, 1, vec![zone("DE", 1.0)], true)).unwrap();
-        let wrong_epoch =
-            v1::Delta { epoch: 2, revision: 3, upserts: vec![zone("DE", 5.0)], removed_zones: vec![] };
+        let wrong_epoch = v1::Delta {
+            epoch: 2,
+            revision: 3,
+            upserts: vec![zone("DE", 5.0)],
+            removed_zones: vec![],
+            cluster_zone: None,
+        };
         assert_eq!(state.apply_delta(&wrong_epoch), Err(ApplyError::EpochMismatch { held: 1, got: 2 }));
         let mut bad = zone("FR", 1.0);
         bad.points[0].duration_seconds = 0;
-        let malformed =
-            v1::Delta { epoch: 1, revision: 3, upserts: vec![zone("DE", 5.0), bad], removed_zones: vec![] };
+        let malformed = v1::Delta {
+            epoch: 1,
+            revision: 3,
+            upserts: vec![zone("DE", 5.0), bad],
+            removed_zones: vec![],
+            cluster_zone: None,
+        };
         assert!(matches!(state.apply_delta(&malformed), Err(ApplyError::Malformed(_))));
         assert_eq!(state.zones()["DE"].points[0].value, 1.0);
         assert_eq!(state.revision(), 1);

@@ -206,8 +206,13 @@ fn simulate(
                 (Some(p), Some(at)) if at <= now => p.incoming.iter().cloned().collect(),
                 _ => BTreeSet::new(),
             };
-            let obs =
-                Observation { generation: Some(1), target: Target::Found(&current), ready: &ready, now };
+            let obs = Observation {
+                generation: Some(1),
+                target: Target::Found(&current),
+                ready: &ready,
+                zone_conflicts: &[],
+                now,
+            };
             let e = evaluate_policy(&policy, &status, &forecasts, obs);
             if let Some(plan) = e.plan {
                 if plan.decision == Decision::CompleteSwitch {

@@ -30,7 +30,6 @@ use gridshift_core::Zone;
 use gridshift_core::trace::TraceError;
 use gridshift_core::zone_map::{InvalidOverride, ZoneMap, parse_override};
 use jiff::SignedDuration;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -366,17 +365,23 @@ impl CarbonArgs {
 
     /// Builds the whole store: providers, persistence (if `--carbon-state-file`)
     /// and metrics. `wanted` supplies the zones agents and policies need.
+    /// The store these flags describe. `opts` brings what the caller owns (metrics,
+    /// wanted zones, a shared persistence backend, the fetching role); `--carbon-state-file`
+    /// is the backend when `opts` has none.
     pub fn build_store(
         &self,
         clock: SharedClock,
         sink: Arc<dyn ForecastSink>,
-        metrics: Metrics,
-        wanted: impl Fn() -> BTreeSet<Zone> + Send + Sync + 'static,
+        mut opts: StoreOptions,
     ) -> Result<ForecastStore, ConfigError> {
-        let chain = self.provider_chain(&clock, &metrics)?;
-        let mut opts = StoreOptions::default().metrics(metrics).wanted_zones(wanted);
-        if let Some(path) = &self.state_file {
-            opts = opts.persist(Arc::new(FileBackend::new(path.clone())));
+        let chain = self.provider_chain(&clock, &opts.metrics)?;
+        match (&self.state_file, &opts.persist) {
+            (Some(path), None) => opts = opts.persist(Arc::new(FileBackend::new(path.clone()))),
+            (Some(path), Some(_)) => tracing::warn!(
+                file = %path.display(),
+                "--carbon-state-file is not used: replicas share their state in the Karmada API server"
+            ),
+            (None, _) => {}
         }
         Ok(ForecastStore::with_options(self.store_config()?, chain, clock, sink, opts))
     }

@@ -14,6 +14,9 @@ pub struct IntensityLabels {
     pub provider: String,
     /// "true" when the current value is a forecast or provider estimate.
     pub estimated: String,
+    /// "true" when the value's point has ended and it stands as the best estimate
+    /// until newer data arrives (latest-only providers, a late refresh).
+    pub carried_forward: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -118,30 +121,20 @@ impl Metrics {
 
     /// Sets the current value of `zone`, removing the series of the previous
     /// provider/estimated labels so a zone never shows two current values.
+    /// Exports `current` (labels, value) for a zone, first removing the series of the
+    /// labels exported before if they differ.
     pub(crate) fn set_intensity(
         &self,
-        zone: &str,
-        current: Option<(&str, bool, f64)>,
-        previous: Option<(&str, bool)>,
+        current: Option<(&IntensityLabels, f64)>,
+        previous: Option<&IntensityLabels>,
     ) {
-        if let Some((provider, estimated)) = previous {
-            let old = IntensityLabels {
-                zone: zone.to_string(),
-                provider: provider.to_string(),
-                estimated: estimated.to_string(),
-            };
-            if current.is_none_or(|(p, e, _)| (p, e) != (provider, estimated)) {
-                self.intensity.remove(&old);
-            }
+        if let Some(old) = previous
+            && current.is_none_or(|(labels, _)| labels != old)
+        {
+            self.intensity.remove(old);
         }
-        if let Some((provider, estimated, value)) = current {
-            self.intensity
-                .get_or_create(&IntensityLabels {
-                    zone: zone.to_string(),
-                    provider: provider.to_string(),
-                    estimated: estimated.to_string(),
-                })
-                .set(value);
+        if let Some((labels, value)) = current {
+            self.intensity.get_or_create(labels).set(value);
         }
     }
 

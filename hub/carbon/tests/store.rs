@@ -494,13 +494,13 @@ async fn metrics_show_intensity_age_calls_and_errors() {
     let has = |text: &str, needle: &str| assert!(text.contains(needle), "missing {needle} in\n{text}");
     has(
         &text,
-        r#"gridshift_carbon_intensity_gco2_per_kwh{zone="US-CAR-DUK",provider="electricitymaps",estimated="true"} 216.0"#,
+        r#"gridshift_carbon_intensity_gco2_per_kwh{zone="US-CAR-DUK",provider="electricitymaps",estimated="true",carried_forward="false"} 216.0"#,
     );
     has(&text, r#"gridshift_carbon_data_age_seconds{zone="US-CAR-DUK"} 2400.0"#);
     has(&text, r#"gridshift_carbon_upstream_calls_total{provider="electricitymaps",status="200"} 1"#);
 
-    // Next hour: the upstream fails; the old hour no longer covers now, so no
-    // current intensity is exported, but the age keeps growing.
+    // Next hour: the upstream fails; the last value is carried forward past its hour
+    // (one series, relabelled), and the age keeps growing.
     manual.set(ts("2024-03-06T20:03:00Z"));
     server.set("/v3/carbon-intensity/latest", Reply::status(500, "oops"));
     store.refresh_once().await;
@@ -509,6 +509,10 @@ async fn metrics_show_intensity_age_calls_and_errors() {
     has(&text, r#"gridshift_carbon_upstream_errors_total{provider="electricitymaps",kind="http"} 1"#);
     has(&text, r#"gridshift_carbon_upstream_latency_seconds_count{provider="electricitymaps"} 2"#);
     has(&text, r#"gridshift_carbon_data_age_seconds{zone="US-CAR-DUK"} 3180.0"#);
-    assert!(!text.contains("gridshift_carbon_intensity_gco2_per_kwh{"), "{text}");
+    has(
+        &text,
+        r#"gridshift_carbon_intensity_gco2_per_kwh{zone="US-CAR-DUK",provider="electricitymaps",estimated="true",carried_forward="true"} 216.0"#,
+    );
+    assert_eq!(text.matches("gridshift_carbon_intensity_gco2_per_kwh{").count(), 1, "{text}");
     assert_eq!(store.status("US-CAR-DUK").unwrap().last_error.unwrap().kind(), ErrorKind::Http);
 }

@@ -18,7 +18,7 @@ pub use subscription::{AgentHandle, Subscription, Update};
 use gridshift_core::{Forecasts, Series, Zone};
 use gridshift_proto::v1;
 use parking_lot::RwLock;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
@@ -75,6 +75,9 @@ pub(crate) struct State {
     assignments: HashMap<String, BTreeSet<Zone>>,
     /// Zones the hub itself needs, per owner (e.g. each placement policy), sent to no agent.
     hub_wanted: HashMap<String, BTreeSet<Zone>>,
+    /// Per owner (each placement policy): the zone it locates each cluster in. A
+    /// cluster's zone is the first owner's (by name) that locates it.
+    located: BTreeMap<String, BTreeMap<String, Zone>>,
     pub(crate) subscribers: HashMap<u64, SubscriberEntry>,
 }
 
@@ -102,7 +105,29 @@ impl State {
         if let Some(extra) = self.assignments.get(cluster) {
             zones.extend(extra.iter().cloned());
         }
+        zones.extend(self.cluster_zone(cluster));
         zones
+    }
+
+    pub(crate) fn cluster_zone(&self, cluster: &str) -> Option<Zone> {
+        self.located.values().find_map(|m| m.get(cluster)).cloned()
+    }
+
+    /// Recomputes every subscriber's zones of `clusters`, telling those whose set changed.
+    fn refresh_subscribers(&mut self, clusters: &BTreeSet<String>) {
+        let updates: Vec<(u64, BTreeSet<Zone>)> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| clusters.contains(&s.cluster))
+            .map(|(id, s)| (*id, self.zones_for(&s.cluster, &s.node_zones)))
+            .collect();
+        for (id, zones) in updates {
+            let Some(sub) = self.subscribers.get_mut(&id) else { continue };
+            // The cluster zone may change without the set changing (it was a node zone
+            // too): the subscription compares what it sent, so wake it either way.
+            sub.zones = zones;
+            sub.zones_changed.send_modify(|g| *g += 1);
+        }
     }
 }
 
@@ -116,6 +141,7 @@ impl Distributor {
             zones: HashMap::new(),
             assignments: HashMap::new(),
             hub_wanted: HashMap::new(),
+            located: BTreeMap::new(),
             subscribers: HashMap::new(),
         };
         Self {
@@ -215,16 +241,46 @@ impl Distributor {
             return;
         }
         state.assignments.insert(cluster.to_string(), zones);
-        let state = &mut *state;
-        for sub in state.subscribers.values_mut().filter(|s| s.cluster == cluster) {
-            let mut zones = sub.node_zones.clone();
-            zones.extend(state.assignments[cluster].iter().cloned());
-            if zones != sub.zones {
-                sub.zones = zones;
-                sub.zones_changed.send_modify(|g| *g += 1);
-            }
-        }
+        state.refresh_subscribers(&[cluster.to_string()].into());
         self.inner.wanted_tx.send_modify(|n| *n += 1);
+    }
+
+    /// Sets where `owner` (a placement policy) locates clusters; an empty map forgets the
+    /// owner. Agents of a located cluster receive its zone's forecast and learn the zone
+    /// (`Welcome.cluster_zone`, then in updates when it changes).
+    pub fn locate_clusters(&self, owner: &str, clusters: BTreeMap<String, Zone>) {
+        let mut state = self.inner.state.write();
+        let before: BTreeMap<String, Option<Zone>> = state
+            .located
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .chain(clusters.iter())
+            .map(|(c, _)| (c.clone(), state.cluster_zone(c)))
+            .collect();
+        let unchanged = match state.located.get(owner) {
+            Some(m) => *m == clusters,
+            None => clusters.is_empty(),
+        };
+        if unchanged {
+            return;
+        }
+        if clusters.is_empty() {
+            state.located.remove(owner);
+        } else {
+            state.located.insert(owner.to_string(), clusters);
+        }
+        let changed: BTreeSet<String> =
+            before.into_iter().filter(|(c, z)| state.cluster_zone(c) != *z).map(|(c, _)| c).collect();
+        if !changed.is_empty() {
+            state.refresh_subscribers(&changed);
+            self.inner.wanted_tx.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The zone the hub locates `cluster` in, if any policy does.
+    pub fn cluster_zone(&self, cluster: &str) -> Option<Zone> {
+        self.inner.state.read().cluster_zone(cluster)
     }
 
     /// Sets the zones `owner` (e.g. a placement policy) needs fetched; an empty set forgets
@@ -308,13 +364,25 @@ impl Distributor {
             zones.iter().filter_map(|z| state.zones.get(z)).map(|e| (*e.forecast).clone()).collect()
         };
         out.sort_by(|a, b| a.zone.cmp(&b.zone));
-        v1::Snapshot { epoch: state.epoch, revision: state.revision, zones: out, complete: true }
+        v1::Snapshot {
+            epoch: state.epoch,
+            revision: state.revision,
+            zones: out,
+            complete: true,
+            cluster_zone: None,
+        }
     }
 
     /// An empty, complete snapshot of the current revision (asked for zones that do not exist).
     pub fn snapshot_of_nothing(&self) -> v1::Snapshot {
         let state = self.inner.state.read();
-        v1::Snapshot { epoch: state.epoch, revision: state.revision, zones: vec![], complete: true }
+        v1::Snapshot {
+            epoch: state.epoch,
+            revision: state.revision,
+            zones: vec![],
+            complete: true,
+            cluster_zone: None,
+        }
     }
 
     /// Registers an agent. The subscription yields a snapshot first, or, when

@@ -34,6 +34,8 @@ pub struct Subscription {
     /// The zones the agent holds, as far as this subscription has told it.
     held: BTreeSet<String>,
     needs_snapshot: bool,
+    /// The cluster zone this subscription last told the agent (`None`: not yet).
+    sent_cluster_zone: Option<String>,
     revision_rx: watch::Receiver<u64>,
     zones_rx: watch::Receiver<u64>,
 }
@@ -52,7 +54,18 @@ impl Subscription {
             Some(r) => (false, r.revision, r.held_zones.into_iter().collect()),
             None => (true, 0, BTreeSet::new()),
         };
-        Self { inner, id, cluster, epoch, sent_revision, held, needs_snapshot, revision_rx, zones_rx }
+        Self {
+            inner,
+            id,
+            cluster,
+            epoch,
+            sent_revision,
+            held,
+            needs_snapshot,
+            sent_cluster_zone: None,
+            revision_rx,
+            zones_rx,
+        }
     }
 
     pub fn id(&self) -> u64 {
@@ -67,6 +80,15 @@ impl Subscription {
     pub fn zones(&self) -> BTreeSet<Zone> {
         let state = self.inner.state.read();
         state.subscribers.get(&self.id).map(|s| s.zones.clone()).unwrap_or_default()
+    }
+
+    /// The zone the hub locates this agent's cluster in ("" when unknown), recorded as
+    /// told (the Welcome carries it).
+    pub fn take_cluster_zone(&mut self) -> String {
+        let zone =
+            self.inner.state.read().cluster_zone(&self.cluster).map(|z| z.to_string()).unwrap_or_default();
+        self.sent_cluster_zone = Some(zone.clone());
+        zone
     }
 
     /// A handle for the inbound half of a stream (acks), independent of this value.
@@ -99,17 +121,22 @@ impl Subscription {
             self.epoch = state.epoch;
             self.needs_snapshot = true;
         }
+        let cluster_zone = state.cluster_zone(&self.cluster).map(|z| z.to_string()).unwrap_or_default();
+        let zone_news =
+            (self.sent_cluster_zone.as_ref() != Some(&cluster_zone)).then(|| cluster_zone.clone());
         if self.needs_snapshot {
             let zones: Vec<v1::ZoneForecast> =
                 wanted.iter().filter_map(|z| state.zones.get(z)).map(|e| (*e.forecast).clone()).collect();
             self.held = zones.iter().map(|z| z.zone.clone()).collect();
             self.sent_revision = state.revision;
             self.needs_snapshot = false;
+            self.sent_cluster_zone = Some(cluster_zone.clone());
             return Some(Update::Snapshot(v1::Snapshot {
                 epoch: state.epoch,
                 revision: state.revision,
                 zones,
                 complete: true,
+                cluster_zone: Some(cluster_zone),
             }));
         }
         let removed_zones: Vec<String> = self
@@ -125,8 +152,11 @@ impl Subscription {
             .map(|e| (*e.forecast).clone())
             .collect();
         self.sent_revision = state.revision;
-        if removed_zones.is_empty() && upserts.is_empty() {
+        if removed_zones.is_empty() && upserts.is_empty() && zone_news.is_none() {
             return None;
+        }
+        if zone_news.is_some() {
+            self.sent_cluster_zone = Some(cluster_zone);
         }
         for z in &removed_zones {
             self.held.remove(z);
@@ -137,6 +167,7 @@ impl Subscription {
             revision: state.revision,
             upserts,
             removed_zones,
+            cluster_zone: zone_news,
         }))
     }
 }

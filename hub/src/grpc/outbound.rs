@@ -85,6 +85,8 @@ impl Outbound {
                         revision: snap.revision,
                         zones,
                         complete: i == last,
+                        // Applied with the complete snapshot; every chunk says the same.
+                        cluster_zone: snap.cluster_zone.clone(),
                     };
                     self.metrics.messages_sent.get_or_create(&KindLabel { kind: "snapshot" }).inc();
                     self.queue.push_back(v1::HubMessage { kind: Some(Kind::Snapshot(part)) });
@@ -92,12 +94,14 @@ impl Outbound {
             }
             Update::Delta(delta) => {
                 let mut removed = delta.removed_zones;
+                let mut cluster_zone = delta.cluster_zone;
                 for upserts in chunk(delta.upserts, budget, self.sub.cluster()) {
                     let part = v1::Delta {
                         epoch: delta.epoch,
                         revision: delta.revision,
                         upserts,
                         removed_zones: std::mem::take(&mut removed),
+                        cluster_zone: cluster_zone.take(),
                     };
                     self.metrics.messages_sent.get_or_create(&KindLabel { kind: "delta" }).inc();
                     self.queue.push_back(v1::HubMessage { kind: Some(Kind::Delta(part)) });

@@ -102,15 +102,17 @@ impl ForecastService for ForecastServiceImpl {
             held_zones: r.held_zones.clone(),
         });
         let cluster = hello.cluster_name.clone();
-        let (sub, resumed) =
+        let (mut sub, resumed) =
             self.distributor.subscribe(SubscribeRequest { cluster: cluster.clone(), node_zones, resume });
         let assigned_zones: Vec<String> = sub.zones().iter().map(Zone::to_string).collect();
+        let cluster_zone = sub.take_cluster_zone();
         tracing::info!(
             cluster,
             agent_version = hello.agent_version,
             protocol = version,
             resumed,
             zones = ?assigned_zones,
+            cluster_zone,
             "agent connected"
         );
         self.metrics.connected_agents.inc();
@@ -123,6 +125,7 @@ impl ForecastService for ForecastServiceImpl {
             resumed,
             capabilities: vec![],
             assigned_zones,
+            cluster_zone,
         };
         let (closed_tx, closed) = oneshot::channel();
         let reader = InboundReader {

@@ -14,6 +14,11 @@ pub mod policy {
     pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
     /// True while a make-before-break switch is in progress.
     pub const SWITCHING: &str = "Switching";
+    /// True when some clusters' zones report another signal (average/marginal) than the
+    /// policy's `signal`: those clusters are not ranked.
+    pub const MIXED_SIGNALS: &str = "MixedSignals";
+    /// True when a cluster's agent serves another zone than the policy locates it in.
+    pub const ZONE_CONFLICT: &str = "ZoneConflict";
 
     /// Reasons.
     pub const NO_VALID_DATA: &str = "NoValidData";
@@ -21,6 +26,14 @@ pub mod policy {
     pub const TARGET_FOUND: &str = "TargetFound";
     /// The target policy cannot take the placement (e.g. no `spec.placement`).
     pub const PLACEMENT_REJECTED: &str = "PlacementRejected";
+    /// Ready is False: the hub has not fetched the policy's zones since it started (or
+    /// became the leader); nothing is evaluated until it has.
+    pub const WAITING_FOR_DATA: &str = "WaitingForData";
+    /// MixedSignals / ZoneConflict False.
+    pub const SIGNALS_MATCH: &str = "SignalsMatch";
+    pub const SIGNAL_MISMATCH: &str = "SignalMismatch";
+    pub const ZONES_AGREE: &str = "ZonesAgree";
+    pub const AGENT_ZONE_DIFFERS: &str = "AgentZoneDiffers";
     // Ready and Switching otherwise carry the placement decision's name
     // (`gridshift_core::placement::Decision::name`): Keep, Initial, AddIncoming, …
 }

@@ -10,6 +10,15 @@ pub const AGENT_MANAGER: &str = "gridshift-agent";
 /// Held on every CarbonAwareKedaScaler until the caps it placed are released.
 pub const KEDA_FINALIZER: &str = "gridshift.io/keda-cap";
 
+/// Held on every CarbonAwareKarmadaPolicy until its deletion is handled (`spec.onDelete`,
+/// the zones and metric series only it used released).
+pub const POLICY_FINALIZER: &str = "gridshift.io/placement";
+/// On a Karmada (Cluster)PropagationPolicy Gridshift steers: its `spec.placement` (JSON)
+/// as it was when Gridshift first wrote to it, and `<namespace>/<name>` of the CR that
+/// adopted it; what `spec.onDelete: Restore` puts back.
+pub const ANNOTATION_ORIGINAL_PLACEMENT: &str = "gridshift.io/original-placement";
+pub const ANNOTATION_ADOPTED_BY: &str = "gridshift.io/adopted-by";
+
 /// On a capped ScaledObject/ScaledJob: `maxReplicaCount` before the first cap (empty when
 /// it was unset, i.e. KEDA's default), restored when the cap is released.
 pub const ANNOTATION_ORIGINAL: &str = "gridshift.io/original-max-replica-count";

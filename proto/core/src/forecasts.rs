@@ -1,8 +1,17 @@
-//! The one answer to "what is the intensity of zone Z at t, and may it be acted on":
-//! every zone's latest series under one staleness bound. The hub's placement, the
-//! agent's KEDA capper, ConfigMap writer and scheduler, and the what-if simulator all
-//! read forecasts through this type, so the rules of validity live here, once.
-use crate::series::Series;
+//! The one answer to "what is the intensity of zone Z at t, how old is the information,
+//! and may it be acted on": every zone's latest series under one staleness bound. The
+//! hub's placement, the agent's KEDA capper, ConfigMap writer and scheduler, and the
+//! what-if simulator all read forecasts through this type, so the rules of validity
+//! live here, once:
+//!
+//! - data is usable while it is not older than the staleness bound (from when it was
+//!   obtained) and not dated in the future (beyond [`MAX_CLOCK_SKEW`]);
+//! - the value at `t` is the point covering `t`; past a point's end (a provider that
+//!   reports only the current value, a gap) the last point that started stays the best
+//!   estimate, *carried forward*, until newer data replaces it or the bound passes: an
+//!   hour boundary never makes a zone invalid by itself;
+//! - before the first point there is no value.
+use crate::series::{ForecastPoint, Series};
 use crate::zone::Zone;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -11,6 +20,10 @@ use std::sync::Arc;
 /// Data older than this (from when it was obtained) is not acted upon, unless a hub
 /// announces (or an operator configures) another bound.
 pub const DEFAULT_STALENESS_BOUND: SignedDuration = SignedDuration::from_hours(6);
+
+/// How far in the future data may say it was obtained before it is distrusted (clocks
+/// of the hub, agents and providers differ a little; a forged or broken date a lot).
+pub const MAX_CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// Zones and their latest series, with the staleness bound that applies to all of them.
 ///
@@ -26,14 +39,49 @@ pub struct Forecasts {
 /// What is known of one zone at an instant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ZoneData<'a> {
-    /// Within the staleness bound, and a point covers the instant: act on it.
-    Usable(&'a Series),
+    /// Within the staleness bound, with a value for the instant: act on it.
+    Usable(Reading<'a>),
     /// Older than the staleness bound: fail open.
     Stale(&'a Series),
-    /// Recent, but no point covers the instant: fail open.
+    /// Obtained in the future (beyond the tolerated clock skew): never trusted.
+    Future(&'a Series),
+    /// Recent, but no point has started by the instant: fail open.
     Uncovered(&'a Series),
     /// Nothing received for the zone.
     Missing,
+}
+
+/// A zone's intensity at an instant that may be acted on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading<'a> {
+    pub series: &'a Series,
+    /// The point the value comes from.
+    pub point: &'a ForecastPoint,
+    /// The point ended before the instant: its value is carried forward as the best
+    /// estimate until newer data arrives or the staleness bound passes.
+    pub carried_forward: bool,
+}
+
+impl Reading<'_> {
+    /// gCO2eq/kWh.
+    pub fn value(&self) -> f64 {
+        self.point.value
+    }
+
+    /// Since when the value holds.
+    pub fn valid_from(&self) -> Timestamp {
+        self.point.start
+    }
+
+    /// Until when the value holds: the point's end, or for a carried-forward value the
+    /// instant the data turns stale (under `bound`).
+    pub fn valid_to(&self, bound: SignedDuration) -> Timestamp {
+        if self.carried_forward {
+            self.series.generated_at.checked_add(bound).unwrap_or(Timestamp::MAX)
+        } else {
+            self.point.end()
+        }
+    }
 }
 
 impl Default for Forecasts {
@@ -112,26 +160,33 @@ impl Forecasts {
     /// What is known of `zone` at `now`.
     #[inline]
     pub fn data(&self, zone: &str, now: Timestamp) -> ZoneData<'_> {
-        match self.get(zone) {
-            None => ZoneData::Missing,
-            Some(s) if s.age(now) > self.staleness_bound => ZoneData::Stale(s),
-            Some(s) if s.point_at(now).is_none() => ZoneData::Uncovered(s),
-            Some(s) => ZoneData::Usable(s),
+        let Some(s) = self.get(zone) else { return ZoneData::Missing };
+        let age = s.age(now);
+        if age > self.staleness_bound {
+            return ZoneData::Stale(s);
+        }
+        if age < -MAX_CLOCK_SKEW {
+            return ZoneData::Future(s);
+        }
+        match s.latest_at(now) {
+            None => ZoneData::Uncovered(s),
+            Some((point, covers)) => ZoneData::Usable(Reading { series: s, point, carried_forward: !covers }),
+        }
+    }
+
+    /// The zone's value at `now` if it may be acted upon; `None` means fail open.
+    #[inline]
+    pub fn reading(&self, zone: &str, now: Timestamp) -> Option<Reading<'_>> {
+        match self.data(zone, now) {
+            ZoneData::Usable(r) => Some(r),
+            _ => None,
         }
     }
 
     /// The zone's series if it may be acted upon at `now`; `None` means fail open.
     #[inline]
     pub fn usable(&self, zone: &str, now: Timestamp) -> Option<&Series> {
-        match self.data(zone, now) {
-            ZoneData::Usable(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// Whether data obtained at `generated_at` is too old to act on at `now`.
-    pub fn is_stale_at(&self, generated_at: Timestamp, now: Timestamp) -> bool {
-        now.duration_since(generated_at) > self.staleness_bound
+        self.reading(zone, now).map(|r| r.series)
     }
 
     /// The first instant at which the zone's current data is too old to act on.
@@ -141,10 +196,10 @@ impl Forecasts {
         s.generated_at.checked_add(self.staleness_bound).ok()?.checked_add(SignedDuration::from_nanos(1)).ok()
     }
 
-    /// The usable value of `zone` at `now`.
+    /// The usable value of `zone` at `now` (carried forward past its point's end).
     #[inline]
     pub fn value_at(&self, zone: &str, now: Timestamp) -> Option<f64> {
-        self.usable(zone, now).and_then(|s| s.value_at(now))
+        self.reading(zone, now).map(|r| r.value())
     }
 
     /// How old the zone's data is at `now`.
@@ -210,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn usable_needs_recent_data_covering_now() {
+    fn usable_needs_recent_data_started_by_now() {
         let f = Forecasts::from_series(
             [hourly("GB", "2022-01-01T00:00:00Z", &[100.0, 200.0])],
             SignedDuration::from_hours(1),
@@ -218,10 +273,42 @@ mod tests {
         assert_eq!(f.value_at("GB", ts("2022-01-01T00:30:00Z")), Some(100.0));
         assert!(matches!(f.data("GB", ts("2022-01-01T01:30:00Z")), ZoneData::Stale(_)));
         assert!(f.usable("GB", ts("2022-01-01T01:30:00Z")).is_none());
-        let long = f.clone().with_staleness_bound(SignedDuration::from_hours(5));
-        assert!(matches!(long.data("GB", ts("2022-01-01T02:00:00Z")), ZoneData::Uncovered(_)));
-        assert_eq!(long.data("DE", ts("2022-01-01T00:00:00Z")), ZoneData::Missing);
+        let early = f.clone().with_staleness_bound(SignedDuration::from_hours(5));
+        assert!(matches!(early.data("GB", ts("2021-12-31T23:59:00Z")), ZoneData::Uncovered(_)));
+        assert_eq!(early.data("DE", ts("2022-01-01T00:00:00Z")), ZoneData::Missing);
         assert_eq!(f.stale_from("GB"), Some(ts("2022-01-01T01:00:00.000000001Z")));
+    }
+
+    #[test]
+    fn a_last_value_is_carried_forward_until_the_bound() {
+        // Latest-only data: one point for the hour it was obtained in.
+        let f = Forecasts::from_series(
+            [hourly("GB", "2022-01-01T00:10:00Z", &[120.0])],
+            SignedDuration::from_hours(3),
+        );
+        let r = f.reading("GB", ts("2022-01-01T00:30:00Z")).unwrap();
+        assert_eq!((r.value(), r.carried_forward), (120.0, false));
+        // Past the hour boundary the value stands, marked as carried forward.
+        let r = f.reading("GB", ts("2022-01-01T01:05:00Z")).unwrap();
+        assert_eq!((r.value(), r.carried_forward), (120.0, true));
+        assert_eq!(r.valid_to(f.staleness_bound()), ts("2022-01-01T03:10:00Z"));
+        assert_eq!(f.value_at("GB", ts("2022-01-01T03:10:00Z")), Some(120.0), "exactly at the bound");
+        assert!(matches!(f.data("GB", ts("2022-01-01T03:10:01Z")), ZoneData::Stale(_)));
+    }
+
+    #[test]
+    fn data_from_the_future_is_never_usable() {
+        let f = Forecasts::from_series(
+            [hourly("GB", "2099-01-01T00:00:00Z", &[1.0])],
+            SignedDuration::from_hours(6),
+        );
+        assert!(matches!(f.data("GB", ts("2022-01-01T00:30:00Z")), ZoneData::Future(_)));
+        // A little clock skew is tolerated.
+        let skewed = Forecasts::from_series(
+            [hourly("GB", "2022-01-01T00:02:00Z", &[1.0])],
+            SignedDuration::from_hours(6),
+        );
+        assert_eq!(skewed.value_at("GB", ts("2022-01-01T00:00:30Z")), Some(1.0));
     }
 
     #[test]

@@ -34,6 +34,6 @@ pub mod zone_map;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
-pub use forecasts::{DEFAULT_STALENESS_BOUND, Forecasts, ZoneData};
+pub use forecasts::{DEFAULT_STALENESS_BOUND, Forecasts, MAX_CLOCK_SKEW, Reading, ZoneData};
 pub use series::{ForecastPoint, Series, Signal};
 pub use zone::{InvalidZone, Zone};

@@ -81,6 +81,14 @@ impl Series {
         Self { zone, generated_at, signal, points: kept }
     }
 
+    /// The latest point starting at or before `t`, and whether it covers `t` (`false`:
+    /// `t` is past its end, in a gap or after the last point).
+    pub fn latest_at(&self, t: Timestamp) -> Option<(&ForecastPoint, bool)> {
+        let idx = self.points.partition_point(|p| p.start <= t);
+        let p = self.points.get(idx.checked_sub(1)?)?;
+        Some((p, p.contains(t)))
+    }
+
     /// The point covering instant `t`.
     pub fn point_at(&self, t: Timestamp) -> Option<&ForecastPoint> {
         let idx = self.points.partition_point(|p| p.start <= t);
@@ -129,12 +137,6 @@ impl Series {
     pub fn age(&self, now: Timestamp) -> SignedDuration {
         now.duration_since(self.generated_at)
     }
-
-    /// Usable at `now`: not older than `staleness_bound` and a point covers `now`.
-    /// Consumers treat anything else as "no data" and fail open.
-    pub fn is_fresh(&self, now: Timestamp, staleness_bound: SignedDuration) -> bool {
-        self.age(now) <= staleness_bound && self.point_at(now).is_some()
-    }
 }
 
 #[cfg(test)]
@@ -179,11 +181,11 @@ mod tests {
     }
 
     #[test]
-    fn freshness_needs_recent_data_covering_now() {
+    fn latest_at_is_the_last_point_started() {
         let s = hourly("2022-01-01T00:00:00Z", &[1.0, 2.0]);
-        let bound = SignedDuration::from_hours(1);
-        assert!(s.is_fresh(ts("2022-01-01T00:30:00Z"), bound));
-        assert!(!s.is_fresh(ts("2022-01-01T01:30:00Z"), bound), "older than the bound");
-        assert!(!s.is_fresh(ts("2022-01-01T02:00:00Z"), SignedDuration::from_hours(5)), "no point");
+        let at = |t: &str| s.latest_at(ts(t)).map(|(p, covers)| (p.value, covers));
+        assert_eq!(at("2021-12-31T23:00:00Z"), None, "before the first point");
+        assert_eq!(at("2022-01-01T01:30:00Z"), Some((2.0, true)));
+        assert_eq!(at("2022-01-01T05:00:00Z"), Some((2.0, false)), "past the last point");
     }
 }

@@ -19,7 +19,7 @@
 use crate::backoff::{BackoffPolicy, retry_at};
 use crate::chain::{ProviderChain, earliest_retry, plan_attempts};
 use crate::error::ProviderError;
-use crate::metrics::Metrics;
+use crate::metrics::{IntensityLabels, Metrics};
 use futures::StreamExt;
 use gridshift_core::{DEFAULT_STALENESS_BOUND, Forecasts, Series, SharedClock, Zone};
 use jiff::{SignedDuration, Timestamp};
@@ -86,6 +86,10 @@ pub struct StoreOptions {
     pub persist: Option<Arc<dyn PersistBackend>>,
     pub metrics: Metrics,
     pub jitter: Option<JitterSource>,
+    /// When set, the store fetches (and persists) only while this says `true`: hub
+    /// replicas that do not lead follow the leader's persisted state instead
+    /// ([`ForecastStore::adopt`]), so provider calls do not grow with replicas.
+    pub fetching: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl StoreOptions {
@@ -106,6 +110,11 @@ impl StoreOptions {
 
     pub fn jitter(mut self, f: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
         self.jitter = Some(Arc::new(f));
+        self
+    }
+
+    pub fn fetching(mut self, fetching: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.fetching = Some(fetching);
         self
     }
 }
@@ -142,8 +151,8 @@ struct ZoneState {
     next_due: Timestamp,
     last_error: Option<ProviderError>,
     failures: u32,
-    /// (provider, estimated) of the intensity gauge currently exported.
-    shown: Option<(String, bool)>,
+    /// The labels of the intensity gauge currently exported.
+    shown: Option<IntensityLabels>,
 }
 
 impl ZoneState {
@@ -272,6 +281,24 @@ impl ForecastStore {
     /// (e.g. when an agent reports a new zone).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Whether this store fetches now (always, unless it follows a leader's state).
+    pub fn is_fetching(&self) -> bool {
+        self.inner.opts.fetching.as_ref().is_none_or(|f| *f.borrow())
+    }
+
+    /// Whether `zone` has been tried since start (fetched, failed, backing off) or
+    /// restored or adopted: what the placement controller waits for before it evaluates
+    /// a policy of the zone.
+    pub fn attempted(&self, zone: &str) -> bool {
+        self.inner.state.lock().zones.contains_key(zone)
+    }
+
+    /// Marks the store warm without a refresh of its own: a follower that has read the
+    /// leader's state once.
+    pub fn mark_warm(&self) {
+        self.inner.warm.send_replace(true);
     }
 
     /// The last good series of every zone younger than the staleness bound.
@@ -473,14 +500,18 @@ impl ForecastStore {
         let mut state = self.inner.state.lock();
         for (zone, z) in state.zones.iter_mut() {
             let last_good = latest.get(zone);
-            let current = last_good.and_then(|s| s.point_at(now));
-            let current = current.map(|p| (p.provider.to_string(), p.is_estimated, p.value));
-            metrics.set_intensity(
-                zone,
-                current.as_ref().map(|(p, e, v)| (p.as_str(), *e, *v)),
-                z.shown.as_ref().map(|(p, e)| (p.as_str(), *e)),
-            );
-            z.shown = current.map(|(p, e, _)| (p, e));
+            // The value consumers act on: carried forward past its point like everywhere.
+            let current = latest.reading(zone, now).map(|r| {
+                let labels = IntensityLabels {
+                    zone: zone.to_string(),
+                    provider: r.point.provider.to_string(),
+                    estimated: r.point.is_estimated.to_string(),
+                    carried_forward: r.carried_forward.to_string(),
+                };
+                (labels, r.value())
+            });
+            metrics.set_intensity(current.as_ref().map(|(l, v)| (l, *v)), z.shown.as_ref());
+            z.shown = current.map(|(l, _)| l);
             metrics.set_age(zone, last_good.map(|s| s.age(now).as_secs_f64()));
         }
     }
@@ -508,30 +539,36 @@ impl ForecastStore {
         }
     }
 
-    /// Loads persisted state: last good series still within the staleness
-    /// bound are published at once and their next refresh is scheduled from
-    /// when they were fetched; remembered rate limits are honoured. Returns
-    /// how many zones were restored. Zones already known are left alone.
+    /// Loads persisted state ([`ForecastStore::adopt`]). Returns how many zones
+    /// were restored.
     pub async fn restore(&self) -> usize {
         let Some(backend) = &self.inner.opts.persist else { return 0 };
-        let loaded = match backend.load().await {
-            Ok(Some(s)) => s,
-            Ok(None) => return 0,
+        match backend.load().await {
+            Ok(Some(s)) => self.adopt(&s),
+            Ok(None) => 0,
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring persisted carbon-intensity state");
-                return 0;
+                0
             }
-        };
+        }
+    }
+
+    /// Takes in state persisted by this store before a restart, or by the leading
+    /// replica: each series newer than the one held (and within the staleness bound) is
+    /// published, and its zone's next refresh is scheduled from when it was fetched, so
+    /// a restart or a failover does not fetch it again early; remembered rate limits are
+    /// honoured. Returns how many zones changed.
+    pub fn adopt(&self, loaded: &PersistedState) -> usize {
         let now = self.inner.clock.now();
-        let mut restored = Vec::new();
+        let latest = self.forecasts();
+        let mut adopted = Vec::new();
         {
             let mut state = self.inner.state.lock();
             for p in &loaded.zones {
                 let Some(series) = p.to_series() else { continue };
-                if series.points.is_empty()
-                    || series.age(now) > self.inner.cfg.staleness_bound
-                    || state.zones.contains_key(&series.zone)
-                {
+                let newer =
+                    latest.get(&series.zone).is_none_or(|held| series.generated_at > held.generated_at);
+                if series.points.is_empty() || series.age(now) > self.inner.cfg.staleness_bound || !newer {
                     continue;
                 }
                 let resolution = series
@@ -545,22 +582,24 @@ impl ForecastStore {
                     &self.inner.cfg.timing,
                     self.jitter(),
                 );
-                let mut z = ZoneState::new(now);
+                let z = state.zones.entry(series.zone.clone()).or_insert_with(|| ZoneState::new(now));
                 z.next_due = next_due;
-                state.zones.insert(series.zone.clone(), z);
-                restored.push(series);
+                z.last_error = None;
+                z.failures = 0;
+                adopted.push(series);
             }
             for (name, until) in &loaded.rate_limited_until {
                 if let Some(i) = self.inner.chain.index_of(name)
                     && *until > now
                 {
-                    state.rate_limited_until.insert(i, *until);
+                    let r = state.rate_limited_until.entry(i).or_insert(*until);
+                    *r = (*r).max(*until);
                 }
             }
         }
-        let count = restored.len();
+        let count = adopted.len();
         if count > 0 {
-            self.change(restored, &[]);
+            self.change(adopted, &[]);
         }
         self.update_metrics();
         count
@@ -572,10 +611,12 @@ impl ForecastStore {
         let now = self.inner.clock.now();
         let mut at = now + self.inner.cfg.poll_interval;
         let wanted = self.wanted_zones();
+        let fetching = self.is_fetching();
         let latest = self.forecasts();
         let state = self.inner.state.lock();
+        // A follower has nothing due: it never fetches.
         for (zone, z) in &state.zones {
-            if wanted.contains(zone) {
+            if fetching && wanted.contains(zone) {
                 at = at.min(z.next_due);
             }
         }
@@ -586,21 +627,43 @@ impl ForecastStore {
     }
 
     /// Restores persisted state, then refreshes whenever something is due
-    /// until `shutdown` completes. All waiting goes through the clock.
+    /// until `shutdown` completes (while it fetches; see [`StoreOptions::fetching`]).
+    /// All waiting goes through the clock.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         self.restore().await;
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut fetching = self.inner.opts.fetching.clone();
         loop {
-            self.refresh_once().await;
-            self.inner.warm.send_replace(true);
+            if self.is_fetching() {
+                self.refresh_once().await;
+                self.inner.warm.send_replace(true);
+            } else {
+                // A follower only ages out what the leader stopped refreshing.
+                self.expire_stale();
+                self.update_metrics();
+            }
             let wake_at = self.next_wakeup();
+            let role_changed = async {
+                match &mut fetching {
+                    Some(f) => {
+                        if f.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.inner.clock.sleep_until(wake_at) => {}
                 _ = self.inner.wake.notified() => {}
+                _ = role_changed => {}
             }
         }
-        self.save().await;
+        // Only the fetching replica writes the state others follow.
+        if self.is_fetching() {
+            self.save().await;
+        }
     }
 }
 

@@ -97,4 +97,12 @@ impl Karmada {
         let params = PatchParams { field_manager: Some(HUB_MANAGER.into()), ..PatchParams::default() };
         self.policy_api(t).patch(&t.name, &params, &Patch::Merge(patch)).await.map(|_| ())
     }
+
+    /// A JSON patch (RFC 6902): ops that must apply together, guarded by `test` ops.
+    pub async fn json_patch_policy(&self, t: &TargetRef, ops: &Value) -> Result<(), kube::Error> {
+        let params = PatchParams { field_manager: Some(HUB_MANAGER.into()), ..PatchParams::default() };
+        let patch: json_patch::Patch =
+            serde_json::from_value(ops.clone()).map_err(kube::Error::SerdeError)?;
+        self.policy_api(t).patch(&t.name, &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use gridshift_api::policy::CarbonAwareKarmadaPolicyStatus;
+use gridshift_core::placement::Ranking;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {
@@ -16,6 +16,8 @@ pub struct ClusterLabels {
     pub policy: String,
     pub cluster: String,
     pub zone: String,
+    /// "true" while the value is the zone's last one carried forward past its point.
+    pub carried_forward: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,13 +65,18 @@ impl PolicyMetrics {
         r.register("leader", "1 while this replica holds the lease and writes to Karmada", m.leader.clone());
     }
 
-    /// Exports a policy's clusters from its status; clusters no longer listed are removed.
-    pub fn observe(&self, policy: &str, status: &CarbonAwareKarmadaPolicyStatus) {
+    /// Exports a policy's clusters from its ranking (the values it decided on, exactly);
+    /// series whose labels no longer apply are removed.
+    pub fn observe(&self, policy: &str, ranking: &Ranking, active: &[String]) {
         let mut now = Vec::new();
-        for c in &status.clusters {
-            let labels =
-                ClusterLabels { policy: policy.into(), cluster: c.name.clone(), zone: c.location.clone() };
-            match c.carbon_intensity.as_ref().and_then(|i| i.value.parse::<f64>().ok()) {
+        for c in &ranking.clusters {
+            let labels = ClusterLabels {
+                policy: policy.into(),
+                cluster: c.name.clone(),
+                zone: c.zone.as_ref().map(ToString::to_string).unwrap_or_default(),
+                carried_forward: c.carried_forward().to_string(),
+            };
+            match c.intensity {
                 Some(v) => {
                     self.cluster_intensity.get_or_create(&labels).set(v);
                 }
@@ -77,9 +84,7 @@ impl PolicyMetrics {
                     self.cluster_intensity.remove(&labels);
                 }
             }
-            self.cluster_active
-                .get_or_create(&labels)
-                .set(i64::from(status.active_clusters.contains(&c.name)));
+            self.cluster_active.get_or_create(&labels).set(i64::from(active.contains(&c.name)));
             now.push(labels);
         }
         let before = self.exported.lock().insert(policy.to_string(), now.clone()).unwrap_or_default();

@@ -18,12 +18,19 @@
 //! | `write.rs` | what one reconcile writes, in a make-before-break-safe order |
 //! | `metrics.rs` | `gridshift_hub_policy_*` |
 mod karmada;
+mod lifecycle;
 pub mod metrics;
 mod reconcile;
 mod serve;
 mod write;
 
+pub use lifecycle::Released;
 pub use metrics::PolicyMetrics;
+
+/// Karmada's Cluster resource (what [`crate::placement::directory`] watches too).
+pub(crate) fn karmada_clusters() -> kube::api::ApiResource {
+    karmada::clusters()
+}
 pub use serve::{PlacementComponent, RunOptions, run, run_with_leader_election};
 
 use crate::distribution::Distributor;
@@ -33,7 +40,7 @@ use futures::StreamExt;
 use gridshift_api::meta::HUB_MANAGER;
 use gridshift_api::policy::CarbonAwareKarmadaPolicy as Cr;
 use gridshift_core::zone_map::ZoneMap;
-use gridshift_core::{Forecasts, SharedClock};
+use gridshift_core::{Forecasts, SharedClock, Zone};
 use gridshift_ops::events::EventWriter;
 use gridshift_ops::runtime::{ClockTimers, Retries};
 use jiff::{SignedDuration, Timestamp};
@@ -50,6 +57,7 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 
 #[derive(Clone)]
+#[allow(missing_debug_implementations)]
 pub struct ControllerConfig {
     pub clock: SharedClock,
     /// Every CR is evaluated at least this often, in the clock's time.
@@ -60,7 +68,20 @@ pub struct ControllerConfig {
     /// First retry after a failed reconcile (doubling up to `retry_max`), real time.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// How long after a zone's point ends its refresh is awaited before a move is
+    /// decided on its carried-forward value (`Settings::refresh_settle`): the providers'
+    /// refresh offset + jitter + a margin.
+    pub refresh_settle: SignedDuration,
+    /// Whether the hub has tried a zone since it started or became the leader; a CR is
+    /// evaluated only once all its zones have been. `None`: no gate (tests of the
+    /// decisions alone).
+    pub zones_settled: Option<ZonesSettled>,
+    /// How long a CR with a status may wait for that before its status says so.
+    pub warmup_grace: SignedDuration,
 }
+
+/// See [`ControllerConfig::zones_settled`].
+pub type ZonesSettled = Arc<dyn Fn(&Zone) -> bool + Send + Sync>;
 
 impl ControllerConfig {
     pub fn new(clock: SharedClock) -> Self {
@@ -71,6 +92,9 @@ impl ControllerConfig {
             instance: "gridshift-hub".into(),
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(60),
+            refresh_settle: gridshift_core::placement::Settings::DEFAULT_REFRESH_SETTLE,
+            zones_settled: None,
+            warmup_grace: SignedDuration::from_mins(1),
         }
     }
 }
@@ -109,6 +133,10 @@ pub(crate) struct Context {
     /// Per CR (`namespace/name`): the clock time of its last completed reconcile.
     progress: watch::Sender<BTreeMap<String, Timestamp>>,
     retries: Retries<String>,
+    /// Whether this replica leads (runs the controller).
+    leading: watch::Sender<bool>,
+    /// Per CR: since when it waits for its zones' first fetch (see `reconcile::warming_up`).
+    waiting_since: parking_lot::Mutex<BTreeMap<String, Timestamp>>,
 }
 
 pub(crate) fn cr_key(cr: &Cr) -> String {
@@ -118,7 +146,7 @@ pub(crate) fn cr_key(cr: &Cr) -> String {
 /// The placement controller. [`PolicyController::run`] may be called again after it returns
 /// (a re-elected leader does so); state that matters lives in the CR status.
 pub struct PolicyController {
-    ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
 }
 
 impl PolicyController {
@@ -142,6 +170,8 @@ impl PolicyController {
             distributor,
             metrics,
             progress: watch::Sender::new(BTreeMap::new()),
+            waiting_since: parking_lot::Mutex::new(BTreeMap::new()),
+            leading: watch::Sender::new(false),
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -150,6 +180,11 @@ impl PolicyController {
     /// test or demo waits on to know the controller has caught up with the clock.
     pub fn progress(&self) -> watch::Receiver<BTreeMap<String, Timestamp>> {
         self.ctx.progress.subscribe()
+    }
+
+    /// "This replica leads and runs the controller", as it changes.
+    pub fn leading(&self) -> watch::Receiver<bool> {
+        self.ctx.leading.subscribe()
     }
 
     pub fn metrics(&self) -> &PolicyMetrics {

@@ -16,6 +16,9 @@ pub struct RunOptions {
     /// `enabled: false`: this replica always writes (a single replica, `--leader-elect=false`).
     pub leader_election: LeaderElection,
     pub config: ControllerConfig,
+    /// Mirrors "this replica leads" for the rest of the hub (the forecast store fetches
+    /// only on the leader).
+    pub leading: Option<watch::Sender<bool>>,
 }
 
 /// Runs `controller` whenever this replica holds the lease, until `shutdown`; then
@@ -33,6 +36,7 @@ pub async fn run_with_leader_election(
         &shutdown,
         |leading| {
             metrics.leader.set(i64::from(leading));
+            controller.ctx.leading.send_replace(leading);
             match leading {
                 true => tracing::info!(identity, "holding the lease: writing placements to Karmada"),
                 false if !shutdown.is_triggered() => {
@@ -58,6 +62,17 @@ pub async fn run(
 ) -> Result<(), Error> {
     let client = kube_client(Some(&opts.karmada_kubeconfig)).await?;
     let controller = PolicyController::new(client.clone(), opts.config, forecasts, distributor, metrics);
+    if let Some(tx) = opts.leading {
+        let mut leading = controller.leading();
+        tokio::spawn(async move {
+            loop {
+                tx.send_replace(*leading.borrow_and_update());
+                if leading.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     run_with_leader_election(&controller, client, opts.leader_election, shutdown).await
 }
 

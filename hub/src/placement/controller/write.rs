@@ -37,14 +37,22 @@ pub struct Found<'a> {
 pub fn status_patch(status: &Status) -> Result<Value, serde_json::Error> {
     let mut v = serde_json::to_value(status)?;
     if let Value::Object(m) = &mut v {
-        for k in ["conditions", "observedGeneration", "lastSwitchTime", "pending", "estimatedCarbonAvoided"] {
+        for k in [
+            "conditions",
+            "observedGeneration",
+            "lastSwitchTime",
+            "pending",
+            "estimatedCarbonAvoided",
+            "noDataSince",
+            "onFallback",
+        ] {
             m.entry(k).or_insert(Value::Null);
         }
     }
     Ok(json!({ "status": v }))
 }
 
-async fn write_status(ctx: &Context, cr: &Cr, status: &Status) -> Result<(), Error> {
+pub(crate) async fn write_status(ctx: &Context, cr: &Cr, status: &Status) -> Result<(), Error> {
     if cr.status.as_ref() == Some(status) {
         return Ok(());
     }
@@ -168,6 +176,11 @@ pub async fn apply(
             return Ok(status);
         }
     };
+    // Gridshift's first write to the target records what it replaces (`spec.onDelete`).
+    let mut patch = patch;
+    if let Some(record) = super::lifecycle::adoption_record(cr, found.policy) {
+        json_patch::merge(&mut patch, &json!({"metadata": {"annotations": record}}));
+    }
     let adds_clusters = plan.pending.is_some();
     if adds_clusters {
         write_status(ctx, cr, &status).await?;
@@ -206,6 +219,7 @@ mod tests {
             incoming: vec!["fr".into()],
             outgoing: vec![],
             since: Time("2022-06-01T00:00:00Z".parse().unwrap()),
+            to_fallback: false,
         });
         assert_eq!(status_patch(&s).unwrap()["status"]["pending"]["incoming"], json!(["fr"]));
     }
@@ -220,6 +234,8 @@ mod tests {
             intensity: v,
             valid_from: None,
             valid_to: None,
+            carried_since: None,
+            mismatched_signal: None,
         };
         let r = Ranking { clusters: vec![c("fr", Some(50.0)), c("es", Some(100.0)), c("de", None)] };
         let w = weights(&["de".into(), "es".into(), "fr".into()], &r);

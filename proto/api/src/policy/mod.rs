@@ -9,8 +9,8 @@ pub mod status;
 pub use gridshift_core::placement::ClusterLocation;
 pub use status::{Evaluation, Observation, evaluate, evaluate_policy};
 
-use gridshift_core::Zone;
-use gridshift_core::placement::{Candidate, Policy, Settings, Signal};
+use gridshift_core::placement::{Candidate, Policy, RankBy, Settings};
+use gridshift_core::{Signal, Zone};
 use jiff::SignedDuration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube_derive::CustomResource;
@@ -58,6 +58,19 @@ pub struct CarbonAwareKarmadaPolicySpec {
     /// Used when no cluster has valid data; empty means "keep the current placement".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallback_clusters: Vec<String>,
+    /// How long no cluster must have usable data before the move to `fallbackClusters`,
+    /// in seconds.
+    #[serde(default = "default_fallback_dwell_seconds")]
+    pub fallback_dwell_seconds: u64,
+    /// Which intensity the clusters are compared by: `average` (what the grid emits per
+    /// kWh: Electricity Maps, UK Carbon Intensity) or `marginal` (what one more kWh emits:
+    /// WattTime). Clusters whose zone reports the other kind are not ranked.
+    #[serde(default)]
+    pub signal: IntensitySignal,
+    /// What happens to the target's placement when this policy is deleted: `Keep` it as
+    /// it is, or `Restore` the placement it had before Gridshift first changed it.
+    #[serde(default)]
+    pub on_delete: OnDelete,
     #[serde(default)]
     pub placement_form: PlacementForm,
     /// Compute and report the decision, write nothing to Karmada.
@@ -73,6 +86,37 @@ fn default_min_dwell_seconds() -> u64 {
 }
 fn default_make_before_break_timeout_seconds() -> u64 {
     10 * 60
+}
+fn default_fallback_dwell_seconds() -> u64 {
+    Settings::DEFAULT_FALLBACK_DWELL.as_secs().unsigned_abs()
+}
+
+/// The kind of carbon intensity a policy compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum IntensitySignal {
+    #[default]
+    Average,
+    Marginal,
+}
+
+impl From<IntensitySignal> for Signal {
+    fn from(s: IntensitySignal) -> Self {
+        match s {
+            IntensitySignal::Average => Signal::Average,
+            IntensitySignal::Marginal => Signal::Marginal,
+        }
+    }
+}
+
+/// What deleting a CarbonAwareKarmadaPolicy does to its target's placement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OnDelete {
+    /// Leave the placement as Gridshift last wrote it.
+    #[default]
+    Keep,
+    /// Put back the placement recorded when Gridshift first changed the target.
+    Restore,
 }
 
 /// The kind of Karmada policy a CR steers. Any other value is kept as written (so one odd CR
@@ -209,6 +253,12 @@ pub struct CarbonAwareKarmadaPolicyStatus {
     /// Mean intensity of the placement we left minus the one we chose (gCO2eq/kWh) at the last switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_carbon_avoided: Option<f64>,
+    /// Since when no cluster has had usable data (the fallback dwell counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_since: Option<Time>,
+    /// Placed on `fallbackClusters` for lack of data, until a move away completes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_fallback: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -219,9 +269,19 @@ pub struct ClusterStatus {
     pub is_valid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_intensity: Option<CarbonIntensity>,
+    /// The zone reports only its latest value and its point has ended (or its refresh is
+    /// late): the value is carried forward until newer data arrives or it turns stale
+    /// (`validTo`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carried_forward: bool,
+    /// Set when the zone reports another signal than the policy's `signal` (why the
+    /// cluster is not ranked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<IntensitySignal>,
 }
 
-/// As in the original operator, `value` is a decimal string (CRDs avoid floats there).
+/// As in the original operator: `value` a decimal string with two decimals ("50.00"),
+/// `units` "gCO2e per kWh".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CarbonIntensity {
@@ -241,6 +301,9 @@ pub struct PendingStatus {
     /// Removed once every incoming cluster is ready.
     pub outgoing: Vec<String>,
     pub since: Time,
+    /// The switch goes to `fallbackClusters` for lack of data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_fallback: bool,
 }
 
 impl CarbonAwareKarmadaPolicySpec {
@@ -253,7 +316,8 @@ impl CarbonAwareKarmadaPolicySpec {
                 .iter()
                 .map(|c| Candidate { name: c.name.clone(), zone: Zone::new(c.location.trim()).ok() })
                 .collect(),
-            signal: self.signal(),
+            rank_by: self.rank_by(),
+            signal: self.signal.into(),
             settings: self.settings(),
             dry_run: self.dry_run,
         }
@@ -267,13 +331,15 @@ impl CarbonAwareKarmadaPolicySpec {
             min_dwell: secs(self.min_dwell_seconds),
             make_before_break_timeout: secs(self.make_before_break_timeout_seconds),
             fallback_clusters: self.fallback_clusters.clone(),
+            fallback_dwell: secs(self.fallback_dwell_seconds),
+            refresh_settle: Settings::DEFAULT_REFRESH_SETTLE,
         }
     }
 
-    pub fn signal(&self) -> Signal {
+    pub fn rank_by(&self) -> RankBy {
         match self.ranking.signal {
-            RankingSignal::Current => Signal::Current,
-            RankingSignal::ForecastMean => Signal::ForecastMean(SignedDuration::from_secs(
+            RankingSignal::Current => RankBy::Current,
+            RankingSignal::ForecastMean => RankBy::ForecastMean(SignedDuration::from_secs(
                 i64::try_from(self.ranking.window_seconds).unwrap_or(i64::MAX),
             )),
         }
@@ -299,6 +365,8 @@ mod tests {
         assert_eq!(spec.ranking, RankingSpec::default());
         assert_eq!(spec.placement_form, PlacementForm::ClusterNames);
         assert!(!spec.dry_run && spec.fallback_clusters.is_empty());
+        assert_eq!((spec.signal, spec.on_delete), (IntensitySignal::Average, OnDelete::Keep));
+        assert_eq!(spec.fallback_dwell_seconds, 900);
         assert_eq!(spec.min_dwell_seconds, default_min_dwell_seconds());
     }
 

@@ -3,14 +3,16 @@
 //! (cluster ranking, active clusters, conditions, the switch in progress).
 use super::{
     CarbonAwareKarmadaPolicySpec as Spec, CarbonAwareKarmadaPolicyStatus as Status, CarbonIntensity,
-    ClusterStatus, PendingStatus,
+    ClusterStatus, IntensitySignal, PendingStatus,
 };
 use crate::conditions::policy::{
-    DATA_STALE, NO_VALID_DATA, SOME_CLUSTERS_INVALID, SWITCHING, TARGET_FOUND, TARGET_NOT_FOUND,
+    AGENT_ZONE_DIFFERS, DATA_STALE, MIXED_SIGNALS, NO_VALID_DATA, SIGNAL_MISMATCH, SIGNALS_MATCH,
+    SOME_CLUSTERS_INVALID, SWITCHING, TARGET_FOUND, TARGET_NOT_FOUND, WAITING_FOR_DATA, ZONE_CONFLICT,
+    ZONES_AGREE,
 };
-use crate::conditions::{READY, set_condition};
-use gridshift_core::Forecasts;
+use crate::conditions::{READY, set_condition, whole_seconds};
 use gridshift_core::placement::{self, Pending, PlacementPlan, Policy, Ranking, State, Target};
+use gridshift_core::{Forecasts, Signal};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeSet;
@@ -22,6 +24,9 @@ pub struct Observation<'a> {
     pub target: Target<'a>,
     /// Incoming clusters whose ResourceBinding reports them applied and healthy.
     pub ready: &'a BTreeSet<String>,
+    /// Clusters whose agent serves another zone than the policy locates them in, each as
+    /// one sentence (`ZoneConflict`).
+    pub zone_conflicts: &'a [String],
     pub now: Timestamp,
 }
 
@@ -37,6 +42,9 @@ pub struct Evaluation {
     pub next_change: Option<Timestamp>,
 }
 
+/// `status.clusters[].carbonIntensity.units`, as the original operator writes it.
+pub const UNITS: &str = "gCO2e per kWh";
+
 /// `status.clusters`, in rank order.
 pub fn cluster_statuses(ranking: &Ranking) -> Vec<ClusterStatus> {
     ranking
@@ -47,13 +55,33 @@ pub fn cluster_statuses(ranking: &Ranking) -> Vec<ClusterStatus> {
             location: c.zone.as_ref().map(ToString::to_string).unwrap_or_default(),
             is_valid: c.is_valid(),
             carbon_intensity: c.intensity.map(|v| CarbonIntensity {
-                units: "gCO2eq/kWh".into(),
-                valid_from: c.valid_from.map(Time),
-                valid_to: c.valid_to.map(Time),
-                value: format!("{v}"),
+                units: UNITS.into(),
+                valid_from: c.valid_from.map(|t| Time(whole_seconds(t))),
+                valid_to: c.valid_to.map(|t| Time(whole_seconds(t))),
+                value: format!("{v:.2}"),
+            }),
+            carried_forward: c.carried_forward(),
+            signal: c.mismatched_signal.map(|s| match s {
+                Signal::Average => IntensitySignal::Average,
+                Signal::Marginal => IntensitySignal::Marginal,
             }),
         })
         .collect()
+}
+
+fn signal_name(s: Signal) -> &'static str {
+    match s {
+        Signal::Average => "average",
+        Signal::Marginal => "marginal",
+    }
+}
+
+/// The status of a CR the hub does not evaluate yet: it has not fetched the CR's zones
+/// since it started or became the leader. Everything else stays as it was.
+pub fn waiting_for_data(previous: &Status, message: &str, generation: Option<i64>, now: Timestamp) -> Status {
+    let mut status = previous.clone();
+    set_condition(&mut status.conditions, READY, false, WAITING_FOR_DATA, message, generation, now);
+    status
 }
 
 /// What the status remembers of the decision's state.
@@ -63,9 +91,12 @@ pub fn state_of(status: &Status) -> State {
             incoming: p.incoming.iter().cloned().collect(),
             outgoing: p.outgoing.iter().cloned().collect(),
             since: p.since.0,
+            to_fallback: p.to_fallback,
         }),
         last_switch: status.last_switch_time.as_ref().map(|t| t.0),
         carbon_avoided: status.estimated_carbon_avoided,
+        no_data_since: status.no_data_since.as_ref().map(|t| t.0),
+        on_fallback: status.on_fallback,
     }
 }
 
@@ -103,6 +134,32 @@ pub fn evaluate_policy(
     let stale_reason = if step.all_invalid() { NO_VALID_DATA } else { SOME_CLUSTERS_INVALID };
     set_condition(conds, DATA_STALE, !invalid.is_empty(), stale_reason, stale_msg, g, now);
 
+    let mismatched: Vec<String> = step
+        .ranking
+        .mismatched()
+        .map(|c| format!("{} ({})", c.name, signal_name(c.mismatched_signal.unwrap_or_default())))
+        .collect();
+    let (on, reason, msg) = if mismatched.is_empty() {
+        (false, SIGNALS_MATCH, format!("every ranked zone reports the {} signal", signal_name(policy.signal)))
+    } else {
+        let msg = format!(
+            "not ranked, their zones report another signal than the policy's {}: {}",
+            signal_name(policy.signal),
+            mismatched.join(", ")
+        );
+        (true, SIGNAL_MISMATCH, msg)
+    };
+    set_condition(conds, MIXED_SIGNALS, on, reason, msg, g, now);
+    let (on, reason, msg) = match obs.zone_conflicts {
+        [] => (
+            false,
+            ZONES_AGREE,
+            "every connected agent serves the zone its cluster is located in".to_string(),
+        ),
+        some => (true, AGENT_ZONE_DIFFERS, some.join("; ")),
+    };
+    set_condition(conds, ZONE_CONFLICT, on, reason, msg, g, now);
+
     let Some(plan) = step.plan else {
         let why = match obs.target {
             Target::Missing(why) => why,
@@ -131,9 +188,12 @@ pub fn evaluate_policy(
         incoming: p.incoming.iter().cloned().collect(),
         outgoing: p.outgoing.iter().cloned().collect(),
         since: Time(p.since),
+        to_fallback: p.to_fallback,
     });
     status.last_switch_time = step.state.last_switch.map(Time);
     status.estimated_carbon_avoided = step.state.carbon_avoided;
+    status.no_data_since = step.state.no_data_since.map(|t| Time(whole_seconds(t)));
+    status.on_fallback = step.state.on_fallback;
     Evaluation { plan: Some(plan), status, ranking: step.ranking, next_change: step.next_change }
 }
 
@@ -183,7 +243,7 @@ mod tests {
             Some(c) => Target::Found(c),
             None => Target::Missing("target policy nginx not found"),
         };
-        let obs = Observation { generation: Some(3), target, ready, now };
+        let obs = Observation { generation: Some(3), target, ready, zone_conflicts: &[], now };
         let forecasts = Forecasts::from_series(z.values().cloned(), SignedDuration::from_hours(6));
         evaluate(spec, prev, &forecasts, obs)
     }
@@ -203,7 +263,14 @@ mod tests {
         assert_eq!(e.status.active_clusters, ["fr", "es"]);
         let order: Vec<&str> = e.status.clusters.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(order, ["fr", "es", "de"]);
-        assert_eq!(e.status.clusters[0].carbon_intensity.as_ref().unwrap().value, "50");
+        let fr = e.status.clusters[0].carbon_intensity.as_ref().unwrap();
+        assert_eq!(
+            (fr.value.as_str(), fr.units.as_str()),
+            ("50.00", "gCO2e per kWh"),
+            "as the original writes it"
+        );
+        assert!(!e.status.clusters[0].carried_forward);
+        assert_eq!(cond(&e.status, "MixedSignals").status, "False");
         assert_eq!(e.plan.unwrap().placement, ["es", "fr"]);
         assert_eq!(cond(&e.status, "Ready").status, "True");
         assert_eq!(cond(&e.status, "DataStale").status, "False");
@@ -233,8 +300,55 @@ mod tests {
         assert_eq!(e.status.active_clusters, ["de"]);
         let ready = cond(&e.status, "Ready");
         assert_eq!(ready.status, "False");
-        assert!(ready.message.contains("no cluster has fresh carbon-intensity data"), "{}", ready.message);
+        assert!(ready.message.contains("no cluster has usable carbon-intensity data"), "{}", ready.message);
         assert_eq!(cond(&e.status, "DataStale").reason, "NoValidData");
+    }
+
+    #[test]
+    fn mixed_signals_rank_only_the_policys() {
+        let mut z = zones(&[("DE", 300.0), ("FR", 50.0), ("ES", 120.0)]);
+        z.get_mut("FR").unwrap().signal = Signal::Marginal; // e.g. WattTime
+        let e = run(&spec(2), &Status::default(), &z, Some(&[]), &BTreeSet::new(), t0());
+        assert_eq!(e.status.active_clusters, ["es", "de"], "the marginal FR is not compared");
+        let mixed = cond(&e.status, "MixedSignals");
+        assert_eq!((mixed.status.as_str(), mixed.reason.as_str()), ("True", "SignalMismatch"));
+        assert!(mixed.message.contains("fr (marginal)"), "{}", mixed.message);
+        let fr = e.status.clusters.iter().find(|c| c.name == "fr").unwrap();
+        assert_eq!((fr.is_valid, fr.signal), (false, Some(IntensitySignal::Marginal)));
+    }
+
+    #[test]
+    fn a_carried_forward_value_is_marked_and_valid_until_stale() {
+        let z = zones(&[("DE", 300.0), ("FR", 50.0)]);
+        // Both points ended an hour ago; the data is 3 h old (bound 6 h).
+        let later = t0() + SignedDuration::from_hours(3);
+        let e = run(&spec(1), &Status::default(), &z, Some(&[]), &BTreeSet::new(), later);
+        let fr = &e.status.clusters[0];
+        assert!(fr.is_valid && fr.carried_forward, "{fr:?}");
+        let valid_to = fr.carbon_intensity.as_ref().unwrap().valid_to.as_ref().unwrap().0;
+        assert_eq!(valid_to, t0() + SignedDuration::from_hours(6));
+        assert_eq!(cond(&e.status, "Ready").status, "True");
+    }
+
+    #[test]
+    fn zone_conflicts_are_a_condition() {
+        let z = zones(&[("DE", 300.0), ("FR", 50.0)]);
+        let forecasts = Forecasts::from_series(z.values().cloned(), SignedDuration::from_hours(6));
+        let conflicts = ["fr is located in FR but its agent serves DE".to_string()];
+        let none = BTreeSet::new();
+        let obs = Observation {
+            generation: Some(1),
+            target: Target::Found(&[]),
+            ready: &none,
+            zone_conflicts: &conflicts,
+            now: t0(),
+        };
+        let e = evaluate(&spec(1), &Status::default(), &forecasts, obs);
+        let c = cond(&e.status, "ZoneConflict");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            ("True", "AgentZoneDiffers", conflicts[0].as_str())
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct CapDecision {
     pub max_replicas: i32,
     /// Index of the intensity bucket in ascending-threshold order, when intensity is known.
     pub bucket: Option<usize>,
-    /// Intensity of the forecast point covering `now`.
+    /// Intensity at `now`: the point covering it, or the last value carried forward.
     pub intensity: Option<f64>,
     /// Why the carbon-aware cap is not in force, if it is not.
     pub eco_mode_off: Option<EcoModeOffReason>,
@@ -44,7 +44,7 @@ pub enum EcoModeOffReason {
         threshold: i32,
         minutes: i32,
     },
-    /// No forecast point covers `now` (missing data fails open, invariant 4).
+    /// No usable value for `now` (missing data fails open, invariant 4).
     NoForecast,
     /// The forecast is older than the staleness bound (stale data fails open, invariant 4).
     StaleForecast {
@@ -137,12 +137,15 @@ pub fn decide(
     let windows = parse_custom_schedule(eco)?;
     let crons = parse_recurring_schedule(eco)?;
 
-    let (forecast, stale) = match forecasts.data(zone, now) {
-        ZoneData::Usable(s) | ZoneData::Uncovered(s) => (Some(s), None),
-        ZoneData::Stale(s) => (None, Some((s.age(now), s.generated_at))),
-        ZoneData::Missing => (None, None),
+    let (forecast, reading, stale) = match forecasts.data(zone, now) {
+        ZoneData::Usable(r) => (Some(r.series), Some(r), None),
+        // Before the first point: nothing yet, but review when it starts.
+        ZoneData::Uncovered(s) => (Some(s), None, None),
+        ZoneData::Stale(s) => (None, None, Some((s.age(now), s.generated_at))),
+        ZoneData::Future(_) | ZoneData::Missing => (None, None, None),
     };
-    let intensity = forecast.and_then(|s| s.value_at(now));
+    let intensity = reading.map(|r| r.value());
+    let carried = reading.filter(|r| r.carried_forward).map(|r| r.valid_from());
     let bucket = bucket_for(intensity, &spec.max_replicas_by_carbon_intensity);
 
     let minute_granular = !crons.is_empty() || eco.carbon_intensity_duration.is_some();
@@ -180,7 +183,8 @@ pub fn decide(
         (Some(why), _) => (eco.max_replicas, format!("eco mode off ({why}): ecoModeOff.maxReplicas")),
         (None, Ok((i, cap))) => {
             let v = intensity.unwrap_or_default();
-            (cap, format!("carbon intensity {v} gCO2eq/kWh is in bucket {i}"))
+            let since = carried.map(|t| format!(" (carried forward from {t})")).unwrap_or_default();
+            (cap, format!("carbon intensity {v} gCO2eq/kWh{since} is in bucket {i}"))
         }
         // Unreachable by construction (a bucket error sets `off`), but fail open regardless.
         (None, Err(e)) => (eco.max_replicas, format!("{e}: ecoModeOff.maxReplicas")),
@@ -268,8 +272,10 @@ fn minute_start(now: Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// The original's duration rule: sample every whole minute back from `now` (now, now-1m,
-/// …, now-(n-1)m); eco mode turns off when every sample has a point with value >= threshold.
-/// Walks points rather than minutes, so a huge duration costs no more than the series.
+/// …, now-(n-1)m); eco mode turns off when every sample has a value >= threshold. A
+/// sample takes the value of the last point started by then (carried forward past its
+/// end, as everywhere). Walks points rather than minutes, so a huge duration costs no
+/// more than the series.
 fn duration_exceeded(series: &Series, d: CarbonIntensityDuration, now: Timestamp) -> bool {
     let threshold = f64::from(d.carbon_intensity_threshold);
     let minute = SignedDuration::from_mins(1);
@@ -279,17 +285,18 @@ fn duration_exceeded(series: &Series, d: CarbonIntensityDuration, now: Timestamp
         let Some(t) = now.checked_sub(SignedDuration::from_mins(k)).ok() else {
             return false;
         };
-        let Some(p) = series.point_at(t) else { return false };
+        let Some((p, _)) = series.latest_at(t) else { return false };
         if p.value < threshold {
             return false;
         }
-        let end = p.end();
-        if end > now {
-            return true; // this point covers every remaining sample
-        }
-        // Samples older than `end` (index > gap/1m) are covered by `p`; the next one to
-        // check is the oldest at or after `end`: index floor(gap/1m), always < k.
-        let gap = now.duration_since(end).as_nanos();
+        // `p` holds until the next point starts.
+        let next = series.points.partition_point(|q| q.start <= t);
+        let Some(until) = series.points.get(next).map(|q| q.start).filter(|&s| s <= now) else {
+            return true; // `p` gives every remaining sample
+        };
+        // The next sample to check is the oldest at or after `until`: index
+        // floor((now - until)/1m), always < k.
+        let gap = now.duration_since(until).as_nanos();
         k = i64::try_from(gap / minute.as_nanos()).unwrap_or(i64::MAX).min(k - 1);
     }
     true

@@ -140,7 +140,7 @@ fn original_duration_vectors() {
 
 #[test]
 fn duration_needs_data_for_every_minute() {
-    // Only the last 10 minutes are known: a 20-minute rule cannot be satisfied.
+    // Nothing is known before now-10m: a 20-minute rule cannot be satisfied.
     let s = series(-10, 5, &[500.0, 500.0, 500.0]);
     assert_eq!(
         decide(&with_duration(50, 20), Some(&s), None, BOUND, now()).expect("valid").eco_mode_off,
@@ -274,7 +274,8 @@ fn duration_walk_matches_minute_by_minute_reference() {
         let threshold = i32::try_from(next(60)).expect("small");
         let mins = i32::try_from(1 + next(70)).expect("small");
         let reference = (0..mins).all(|i| {
-            s.value_at(now() - SignedDuration::from_mins(i.into())).is_some_and(|v| v >= threshold.into())
+            s.latest_at(now() - SignedDuration::from_mins(i.into()))
+                .is_some_and(|(p, _)| p.value >= threshold.into())
         });
         let got = decide(&with_duration(threshold, mins), Some(&s), None, BOUND, now())
             .expect("valid")
@@ -335,4 +336,22 @@ fn next_review_is_the_earliest_input_change() {
 
 fn ts_str(s: &str) -> Timestamp {
     s.parse().expect("ts")
+}
+
+#[test]
+fn a_latest_only_value_holds_past_its_hour() {
+    // Electricity Maps' free tier: one hourly point for the hour the value was read in,
+    // obtained 10 minutes into it. 55 minutes later the hour has ended.
+    let mut s = series(-10, 60, &[30.0]);
+    s.generated_at = now() - SignedDuration::from_mins(10);
+    let bound = SignedDuration::from_hours(2);
+    let later = now() + SignedDuration::from_mins(55);
+    let d = decide(&spec(), Some(&s), None, bound, later).expect("valid");
+    assert_eq!((d.max_replicas, d.intensity, d.eco_mode_off), (80, Some(30.0), None));
+    assert!(d.reason.contains("carried forward from"), "{}", d.reason);
+    // Reviewed when the value turns stale, not at the hour boundary it already passed.
+    assert_eq!(d.next_review, Some(s.generated_at + bound + SignedDuration::from_nanos(1)));
+    // And the duration rule reads the carried value too.
+    let d = decide(&with_duration(20, 30), Some(&s), None, bound, later).expect("valid");
+    assert!(matches!(d.eco_mode_off, Some(EcoModeOffReason::CarbonIntensityDuration { .. })));
 }

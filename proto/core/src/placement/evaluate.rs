@@ -3,9 +3,10 @@
 //! The controller only fetches inputs and writes outputs; the CR status that explains a
 //! step is rendered from an [`Evaluation`] by `gridshift-api`.
 use super::Candidate;
-use super::rank::{self, Ranking, Signal};
-use super::switching::{self, Decision, Pending, PlacementPlan, Settings};
+use super::rank::{self, RankBy, Ranking};
+use super::switching::{self, Pending, PlacementPlan, Settings};
 use crate::forecasts::Forecasts;
+use crate::series::Signal;
 use jiff::Timestamp;
 use std::collections::BTreeSet;
 
@@ -14,6 +15,8 @@ use std::collections::BTreeSet;
 pub struct Policy {
     /// Candidate clusters with their zones (located).
     pub clusters: Vec<Candidate>,
+    pub rank_by: RankBy,
+    /// The kind of intensity compared; zones reporting another are not ranked.
     pub signal: Signal,
     pub settings: Settings,
     /// Decide and report, write nothing.
@@ -28,6 +31,10 @@ pub struct State {
     pub last_switch: Option<Timestamp>,
     /// Mean intensity left minus mean intensity chosen at the last completed switch.
     pub carbon_avoided: Option<f64>,
+    /// Since when no cluster has had usable data.
+    pub no_data_since: Option<Timestamp>,
+    /// Placed on the fallback clusters for lack of data (until a move away completes).
+    pub on_fallback: bool,
 }
 
 /// What became of the target policy this round.
@@ -63,7 +70,8 @@ pub struct Evaluation {
     /// declared fallback).
     pub ready: bool,
     /// The earliest instant at which the outcome may change with no other input: a
-    /// make-before-break deadline, the end of a dwell, or the end of a current data point.
+    /// make-before-break deadline, the end of a dwell or hold, the end of a current data
+    /// point or the instant data turns stale.
     pub next_change: Option<Timestamp>,
 }
 
@@ -86,7 +94,7 @@ pub fn evaluate(
     obs: Observation<'_>,
 ) -> Evaluation {
     let now = obs.now;
-    let ranking = rank::rank(&policy.clusters, forecasts, policy.signal, now);
+    let ranking = rank::rank(&policy.clusters, forecasts, policy.rank_by, policy.signal, now);
     let current = match obs.target {
         Target::Found(current) => current,
         Target::Missing(_) => {
@@ -108,11 +116,14 @@ pub fn evaluate(
         last_switch: previous.last_switch,
         pending: previous.pending.as_ref(),
         ready: obs.ready,
+        no_data_since: previous.no_data_since,
+        on_fallback: previous.on_fallback,
         now,
     });
     let all_invalid = ranking.valid().next().is_none();
     let placed = !plan.placement.is_empty();
-    let ready = placed && !(all_invalid && plan.decision == Decision::Keep && s.fallback_clusters.is_empty());
+    // Serving the policy: placed on data, or settled on the declared fallback.
+    let ready = placed && (!all_invalid || (plan.on_fallback && plan.pending.is_none()));
 
     // A dry run never gets past the first step of a switch (nothing is written), so it
     // shows where the switch would end instead.
@@ -129,7 +140,9 @@ pub fn evaluate(
         .collect();
     // In a dry run nothing moves, so no switch or pending state is recorded.
     let mut state = previous.clone();
+    state.no_data_since = all_invalid.then(|| previous.no_data_since.unwrap_or(now));
     if !policy.dry_run {
+        state.on_fallback = plan.on_fallback;
         state.pending = plan.pending.clone();
         if let Some(at) = plan.switched_at {
             state.last_switch = Some(at);
@@ -138,18 +151,27 @@ pub fn evaluate(
             state.carbon_avoided = plan.carbon_avoided;
         }
     }
-    let next_change = next_change(policy, &state, &ranking, now);
+    let held_until = plan.held.and_then(|(_, until)| until);
+    let next_change =
+        next_change(policy, &state, &ranking, forecasts, now).into_iter().chain(held_until).min();
     Evaluation { ranking, plan: Some(plan), state, active_clusters: Some(active), ready, next_change }
 }
 
-fn next_change(policy: &Policy, state: &State, ranking: &Ranking, now: Timestamp) -> Option<Timestamp> {
+fn next_change(
+    policy: &Policy,
+    state: &State,
+    ranking: &Ranking,
+    forecasts: &Forecasts,
+    now: Timestamp,
+) -> Option<Timestamp> {
     let s = &policy.settings;
     let deadline = state.pending.as_ref().map(|p| p.since + s.make_before_break_timeout);
     let dwell_end = state.last_switch.map(|t| t + s.min_dwell);
     // A forecast mean moves with its window, not at point boundaries: the caller's resync covers it.
-    let point_end = match policy.signal {
-        Signal::Current => ranking.valid().filter_map(|c| c.valid_to).min(),
-        Signal::ForecastMean(_) => None,
+    let point_end = match policy.rank_by {
+        RankBy::Current => ranking.valid().filter_map(|c| c.valid_to).min(),
+        RankBy::ForecastMean(_) => None,
     };
-    [deadline, dwell_end, point_end].into_iter().flatten().filter(|t| *t > now).min()
+    let turns_stale = ranking.valid().filter_map(|c| forecasts.stale_from(c.zone.as_deref()?)).min();
+    [deadline, dwell_end, point_end, turns_stale].into_iter().flatten().filter(|t| *t > now).min()
 }

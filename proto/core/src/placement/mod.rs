@@ -14,7 +14,7 @@ pub mod rank;
 pub mod switching;
 
 pub use evaluate::{Evaluation, Observation, Policy, State, Target, evaluate};
-pub use rank::{RankedCluster, Ranking, Signal};
+pub use rank::{RankBy, RankedCluster, Ranking};
 pub use switching::{Decision, Pending, PlacementPlan, Settings};
 
 use crate::zone::Zone;

@@ -2,13 +2,14 @@
 //! supplies the forecasts and the time.
 use super::Candidate;
 use crate::forecasts::Forecasts;
+use crate::series::Signal as EmissionSignal;
 use crate::zone::Zone;
 use jiff::{SignedDuration, Timestamp};
 use std::cmp::Ordering;
 
 /// What a cluster is ranked by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub enum RankBy {
     Current,
     /// Mean over `[now, now + window)`.
     ForecastMean(SignedDuration),
@@ -19,15 +20,26 @@ pub struct RankedCluster {
     pub name: String,
     /// `None`: no source knows the cluster's zone.
     pub zone: Option<Zone>,
-    /// gCO2eq/kWh; `None` means invalid (no fresh data) and the cluster is never chosen.
+    /// gCO2eq/kWh; `None` means invalid (no usable data, or a signal the policy does not
+    /// compare) and the cluster is never chosen.
     pub intensity: Option<f64>,
     pub valid_from: Option<Timestamp>,
     pub valid_to: Option<Timestamp>,
+    /// The value is the zone's last one, carried forward past the end of its point since
+    /// this instant (a provider that reports only the current value, or a refresh not yet
+    /// done): still the best estimate, until newer data arrives or the bound passes.
+    pub carried_since: Option<Timestamp>,
+    /// The zone reports this signal, not the one the policy compares; not ranked.
+    pub mismatched_signal: Option<EmissionSignal>,
 }
 
 impl RankedCluster {
     pub fn is_valid(&self) -> bool {
         self.intensity.is_some()
+    }
+
+    pub fn carried_forward(&self) -> bool {
+        self.carried_since.is_some()
     }
 }
 
@@ -47,8 +59,12 @@ impl Ranking {
         self.valid().take(desired).map(|c| c.name.clone()).collect()
     }
 
+    pub fn get(&self, name: &str) -> Option<&RankedCluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
     pub fn intensity_of(&self, name: &str) -> Option<f64> {
-        self.clusters.iter().find(|c| c.name == name).and_then(|c| c.intensity)
+        self.get(name).and_then(|c| c.intensity)
     }
 
     /// Mean intensity of those `names` that have data; `None` if none has.
@@ -56,10 +72,22 @@ impl Ranking {
         let vals: Vec<f64> = names.into_iter().filter_map(|n| self.intensity_of(n)).collect();
         (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
     }
+
+    /// Clusters whose zone reports another signal than the policy compares.
+    pub fn mismatched(&self) -> impl Iterator<Item = &RankedCluster> {
+        self.clusters.iter().filter(|c| c.mismatched_signal.is_some())
+    }
 }
 
-/// Ranks `clusters` by what `forecasts` says of their zones at `now`.
-pub fn rank(clusters: &[Candidate], forecasts: &Forecasts, signal: Signal, now: Timestamp) -> Ranking {
+/// Ranks `clusters` by what `forecasts` says of their zones at `now`. Only zones reporting
+/// `signal` are compared: an average intensity and a marginal one measure different things.
+pub fn rank(
+    clusters: &[Candidate],
+    forecasts: &Forecasts,
+    by: RankBy,
+    signal: EmissionSignal,
+    now: Timestamp,
+) -> Ranking {
     let mut ranked: Vec<RankedCluster> = clusters
         .iter()
         .map(|c| {
@@ -69,23 +97,31 @@ pub fn rank(clusters: &[Candidate], forecasts: &Forecasts, signal: Signal, now: 
                 intensity: None,
                 valid_from: None,
                 valid_to: None,
+                carried_since: None,
+                mismatched_signal: None,
             };
-            let Some(series) = c.zone.as_deref().and_then(|z| forecasts.usable(z, now)) else { return out };
-            let current = series.point_at(now);
-            let forecast = match signal {
-                Signal::ForecastMean(window) if window > SignedDuration::ZERO => {
-                    series.mean_over(now, now + window).map(|m| (m, now, now + window))
+            let Some(reading) = c.zone.as_deref().and_then(|z| forecasts.reading(z, now)) else { return out };
+            if reading.series.signal != signal {
+                out.mismatched_signal = Some(reading.series.signal);
+                return out;
+            }
+            let forecast = match by {
+                RankBy::ForecastMean(window) if window > SignedDuration::ZERO => {
+                    reading.series.mean_over(now, now + window).map(|m| (m, now, now + window))
                 }
                 _ => None,
             };
             // A forecast that does not cover the whole window falls back to the current value
             // rather than invalidating the cluster: missing forecasts must fail open (§3.4).
-            let chosen = forecast.or_else(|| current.map(|p| (p.value, p.start, p.end())));
-            if let Some((value, from, to)) = chosen {
-                out.intensity = Some(value);
-                out.valid_from = Some(from);
-                out.valid_to = Some(to);
-            }
+            let (value, from, to) = forecast.unwrap_or_else(|| {
+                if reading.carried_forward {
+                    out.carried_since = Some(reading.point.end());
+                }
+                (reading.value(), reading.valid_from(), reading.valid_to(forecasts.staleness_bound()))
+            });
+            out.intensity = Some(value);
+            out.valid_from = Some(from);
+            out.valid_to = Some(to);
             out
         })
         .collect();
@@ -123,7 +159,13 @@ pub(crate) mod tests {
     }
 
     pub fn rank_now(clusters: &[Candidate], zones: &HashMap<String, Series>, now: Timestamp) -> Ranking {
-        rank(clusters, &with_bound(zones, SignedDuration::from_hours(48)), Signal::Current, now)
+        rank(
+            clusters,
+            &with_bound(zones, SignedDuration::from_hours(48)),
+            RankBy::Current,
+            EmissionSignal::Average,
+            now,
+        )
     }
 
     fn names(r: &Ranking) -> Vec<&str> {
@@ -154,20 +196,40 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stale_or_uncovered_data_is_invalid() {
+    fn stale_data_is_invalid_but_a_last_value_is_carried_forward() {
         let z = zones(&[("DE", &[300.0]), ("FR", &[50.0])]);
         let cl = locs(&[("de", "DE"), ("fr", "FR")]);
-        // 3h later: no point covers now.
+        // 3h later no point covers now: the last values stand, marked as carried forward.
         let later = t0() + SignedDuration::from_hours(3);
-        assert!(rank_now(&cl, &z, later).valid().next().is_none());
-        // Covered, but older than the staleness bound.
+        let r = rank_now(&cl, &z, later);
+        assert_eq!(r.desired(1), ["fr"]);
+        let fr = r.get("fr").unwrap();
+        assert_eq!(fr.carried_since, Some(t0() + SignedDuration::from_hours(1)));
+        assert_eq!(fr.valid_to, Some(t0() + SignedDuration::from_hours(48)), "until the data turns stale");
+        assert!(!rank_now(&cl, &z, t0()).clusters[0].carried_forward());
+        // Older than the staleness bound.
         let r = rank(
             &cl,
             &with_bound(&z, SignedDuration::from_mins(10)),
-            Signal::Current,
+            RankBy::Current,
+            EmissionSignal::Average,
             t0() + SignedDuration::from_mins(30),
         );
         assert!(r.valid().next().is_none());
+    }
+
+    #[test]
+    fn only_the_policys_signal_is_ranked() {
+        let mut z = zones(&[("DE", &[300.0]), ("FR", &[50.0])]);
+        z.get_mut("FR").unwrap().signal = EmissionSignal::Marginal;
+        let cl = locs(&[("de", "DE"), ("fr", "FR")]);
+        let f = with_bound(&z, SignedDuration::from_hours(6));
+        let avg = rank(&cl, &f, RankBy::Current, EmissionSignal::Average, t0());
+        assert_eq!(avg.desired(2), ["de"], "a marginal FR is not compared with an average DE");
+        assert_eq!(avg.mismatched().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["fr"]);
+        assert_eq!(avg.get("fr").unwrap().mismatched_signal, Some(EmissionSignal::Marginal));
+        let marginal = rank(&cl, &f, RankBy::Current, EmissionSignal::Marginal, t0());
+        assert_eq!(marginal.desired(2), ["fr"]);
     }
 
     #[test]
@@ -186,7 +248,8 @@ pub(crate) mod tests {
             rank(
                 &cl,
                 &with_bound(&z, SignedDuration::from_hours(1)),
-                Signal::ForecastMean(SignedDuration::from_hours(w)),
+                RankBy::ForecastMean(SignedDuration::from_hours(w)),
+                EmissionSignal::Average,
                 t0(),
             )
         };

@@ -12,6 +12,8 @@ fn settings(desired: usize) -> Settings {
         min_dwell: SignedDuration::from_hours(1),
         make_before_break_timeout: SignedDuration::from_mins(10),
         fallback_clusters: vec![],
+        fallback_dwell: SignedDuration::from_mins(15),
+        refresh_settle: SignedDuration::from_mins(10),
     }
 }
 
@@ -39,7 +41,17 @@ fn input<'a>(
     ready: &'a BTreeSet<String>,
     now: Timestamp,
 ) -> Input<'a> {
-    Input { ranking, current, settings: s, last_switch: None, pending, ready, now }
+    Input {
+        ranking,
+        current,
+        settings: s,
+        last_switch: None,
+        pending,
+        ready,
+        no_data_since: None,
+        on_fallback: false,
+        now,
+    }
 }
 
 #[test]
@@ -70,7 +82,7 @@ fn make_before_break_then_complete() {
 #[test]
 fn make_before_break_timeout_rolls_back() {
     let (r, s, none) = (de_fr_es(), settings(2), BTreeSet::new());
-    let pending = Pending { incoming: set(&["fr"]), outgoing: set(&["de"]), since: t0() };
+    let pending = Pending { incoming: set(&["fr"]), outgoing: set(&["de"]), since: t0(), to_fallback: false };
     let placed = names(&["de", "es", "fr"]);
     let at = t0() + s.make_before_break_timeout;
     let p = decide(input(&r, &placed, &s, Some(&pending), &none, at));
@@ -97,16 +109,117 @@ fn all_invalid_keeps_placement_or_moves_to_fallback() {
     let current = names(&["de"]);
     let p = decide(input(&r, &current, &s, None, &none, t0()));
     assert_eq!((p.decision, p.placement.clone()), (Decision::Keep, current.clone()));
-    assert!(p.reason.contains("no cluster has fresh carbon-intensity data"), "{}", p.reason);
+    assert!(p.reason.contains("no cluster has usable carbon-intensity data"), "{}", p.reason);
     assert!(!p.writes(&current));
     // Nothing managed yet and nothing valid: never write an empty placement.
     assert!(!decide(input(&r, &[], &s, None, &none, t0())).writes(&[]));
 
     s.fallback_clusters = names(&["fr"]);
-    let f = decide(input(&r, &current, &s, None, &none, t0()));
+    // Not before no data has lasted the fallback dwell.
+    let mut i = input(&r, &current, &s, None, &none, t0());
+    let h = decide(i);
+    assert_eq!(
+        (h.decision, h.held),
+        (Decision::Keep, Some((Hold::FallbackDwell, Some(t0() + s.fallback_dwell))))
+    );
+    i.no_data_since = Some(t0() - s.fallback_dwell);
+    let f = decide(i);
     assert_eq!(f.decision, Decision::Fallback);
     assert_eq!(f.placement, ["de", "fr"], "fallback goes through make-before-break");
-    assert!(f.reason.contains("fallback"));
+    assert!(f.reason.contains("fallback") && f.on_fallback, "{f:?}");
+    assert!(f.pending.as_ref().is_some_and(|p| p.to_fallback));
+    // The minimum dwell applies to the fallback move too.
+    i.last_switch = Some(t0() - SignedDuration::from_mins(1));
+    assert_eq!(decide(i).held.map(|h| h.0), Some(Hold::Dwell));
+}
+
+#[test]
+fn to_the_fallback_and_back_once_each() {
+    let cl = locs(&[("de", "DE"), ("fr", "FR")]);
+    let none = BTreeSet::new();
+    let s = Settings { fallback_clusters: names(&["backup"]), ..settings(1) };
+    let dead = rank_now(&cl, &HashMap::new(), t0());
+    let mut i = input(&dead, &[], &s, None, &none, t0());
+    let current = names(&["de"]);
+    i.current = &current;
+    i.no_data_since = Some(t0() - s.fallback_dwell);
+    let go = decide(i);
+    let pending = go.pending.clone().unwrap();
+    let ready = set(&["backup"]);
+    let arrived = decide(Input {
+        pending: Some(&pending),
+        ready: &ready,
+        current: &go.placement,
+        on_fallback: true,
+        ..i
+    });
+    assert_eq!((arrived.decision, arrived.placement.clone()), (Decision::CompleteSwitch, names(&["backup"])));
+    assert!(arrived.on_fallback);
+    // Still nothing: stay.
+    let stay = decide(Input { current: &arrived.placement, on_fallback: true, ..i });
+    assert_eq!(
+        (stay.decision, stay.on_fallback, stay.writes(&arrived.placement)),
+        (Decision::Keep, true, false)
+    );
+    // Data returns for de only (fr stays dark, and backup is no candidate): back to de once
+    // the dwell since arriving has passed; the fallback cluster is not pinned.
+    let z: HashMap<String, Series> = [("DE".to_string(), hourly("DE", &[300.0]))].into();
+    let back = rank_now(&cl, &z, t0());
+    let recover =
+        Input { ranking: &back, current: &arrived.placement, on_fallback: true, no_data_since: None, ..i };
+    let early = decide(Input { last_switch: Some(t0() - SignedDuration::from_mins(5)), ..recover });
+    assert_eq!((early.held.map(|h| h.0), early.on_fallback), (Some(Hold::Dwell), true));
+    let leave = decide(Input { last_switch: Some(t0() - s.min_dwell), ..recover });
+    assert_eq!(leave.decision, Decision::AddIncoming);
+    assert!(leave.on_fallback, "until the move away completes");
+    let p = leave.pending.clone().unwrap();
+    assert!(!p.to_fallback);
+    // If de never becomes ready the move is abandoned and the policy is still on the fallback.
+    let at = t0() + s.make_before_break_timeout;
+    let abort = decide(Input { pending: Some(&p), current: &leave.placement, now: at, ..recover });
+    assert_eq!((abort.decision, abort.on_fallback), (Decision::AbortSwitch, true));
+    let ready = set(&["de"]);
+    let done = decide(Input { pending: Some(&p), ready: &ready, current: &leave.placement, ..recover });
+    assert_eq!(
+        (done.decision, done.placement.clone(), done.on_fallback),
+        (Decision::CompleteSwitch, names(&["de"]), false)
+    );
+}
+
+#[test]
+fn a_placed_cluster_without_data_is_not_swapped_for_one_with_data() {
+    // Both providers failed; fr's last refresh was later, so fr still has data when de's
+    // ages out. Moving to fr would let the refresh order choose.
+    let z: HashMap<String, Series> = [("FR".to_string(), hourly("FR", &[400.0]))].into();
+    let r = rank_now(&locs(&[("de", "DE"), ("fr", "FR")]), &z, t0());
+    let current = names(&["de"]);
+    let p = decide(input(&r, &current, &settings(1), None, &BTreeSet::new(), t0()));
+    assert_eq!((p.decision, p.placement), (Decision::Keep, current));
+    assert!(p.reason.contains("keeping de: no usable data"), "{}", p.reason);
+}
+
+#[test]
+fn no_move_while_a_refresh_is_due() {
+    // The hour turned at t0 + 1h: fr refreshed (now 50), de's refresh is due, its last
+    // value (300) carried forward.
+    let later = t0() + SignedDuration::from_hours(1);
+    let z: HashMap<String, Series> = [
+        ("DE".to_string(), hourly("DE", &[300.0])),
+        ("FR".to_string(), series("FR", t0()).generated_at(later).values(&[400.0, 50.0])),
+    ]
+    .into();
+    let r = rank_now(&locs(&[("de", "DE"), ("fr", "FR")]), &z, later);
+    let (s, none) = (settings(1), BTreeSet::new());
+    let current = names(&["de"]);
+    let wait = decide(input(&r, &current, &s, None, &none, later));
+    assert_eq!(wait.held, Some((Hold::Refresh, Some(later + s.refresh_settle))));
+    assert!(wait.reason.contains("waiting for the data of de to refresh"), "{}", wait.reason);
+    // Past the settle time the carried value is the best estimate and the move goes ahead.
+    let r = rank_now(&locs(&[("de", "DE"), ("fr", "FR")]), &z, later + s.refresh_settle);
+    assert_eq!(
+        decide(input(&r, &current, &s, None, &none, later + s.refresh_settle)).decision,
+        Decision::AddIncoming
+    );
 }
 
 #[test]
@@ -148,7 +261,7 @@ fn placed_cluster_losing_data_is_not_dropped() {
     let current = names(&["es", "fr"]);
     let p = decide(input(&r, &current, &settings(2), None, &BTreeSet::new(), t0()));
     assert_eq!((p.decision, p.placement), (Decision::Keep, current));
-    assert!(p.reason.contains("keeping es without fresh data"), "{}", p.reason);
+    assert!(p.reason.contains("keeping es: no usable data"), "{}", p.reason);
 }
 
 #[test]
@@ -180,6 +293,7 @@ fn simulate(
     let nothing = HashMap::new();
     let cl = locs(&[("a", "A"), ("b", "B")]);
     let (mut current, mut last, mut pending, mut switches) = (names(&["a"]), None, None::<Pending>, vec![]);
+    let (mut no_data_since, mut on_fallback) = (None, false);
     for step in 0..steps {
         let now = t0() + SignedDuration::from_mins(5 * step as i64);
         let r = rank_now(&cl, if outage.contains(&step) { &nothing } else { zones }, now);
@@ -191,8 +305,12 @@ fn simulate(
             last_switch: last,
             pending: pending.as_ref(),
             ready: &ready,
+            no_data_since,
+            on_fallback,
             now,
         });
+        no_data_since = r.valid().next().is_none().then(|| no_data_since.unwrap_or(now));
+        on_fallback = p.on_fallback;
         assert!(!p.placement.is_empty(), "empty placement at {now}");
         assert!(p.placement.len() <= s.desired_clusters || p.pending.is_some(), "{p:?}");
         if p.decision == Decision::CompleteSwitch {

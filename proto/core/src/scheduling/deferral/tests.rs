@@ -176,7 +176,7 @@ fn latest_start_releases_the_pod_whatever_the_data() {
     let mut values = vec![500.0; 4];
     values.extend([10.0; 20]); // far cleaner, but after the latest start
     let now = created + h(3);
-    let f = hourly("GB", created, &values, now);
+    let f = hourly("GB", created, &values, created);
     let p = plan(&s, created, now, &[&f], &PlannerConfig::default());
     assert!(matches!(p, Plan::RunNow { why: RunNowWhy::LatestStartReached, .. }), "{p:?}");
     // Before then, the cleaner hours after the latest start are not candidates.
